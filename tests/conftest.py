@@ -1,0 +1,78 @@
+"""Shared fixtures: audio we make ourselves, a tiny model, and the real data when present."""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(os.environ.get("AURICLE_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+    """../shared/data (real recordings); tests that need it skip without it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real recordings not present at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def synthesize(text: str, path: pathlib.Path, *, voice: str = "en", speed_wpm: int = 160) -> pathlib.Path:
+    """Speak ``text`` into a WAV file with espeak-ng (22.05 kHz mono int16)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed_wpm), "-w", str(path), text], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory) -> pathlib.Path:
+    return synthesize("yes", tmp_path_factory.mktemp("speech") / "yes.wav")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def tone(freq_hz: float, duration_s: float, sample_rate: int = 16000, amplitude: float = 0.5) -> np.ndarray:
+    t = np.arange(int(duration_s * sample_rate)) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+def build_tiny_model(frontend, num_labels: int = 3, seed: int = 0):
+    """A small tf-keras CNN over ``(frames, features)`` windows, untrained."""
+    import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
+    import tensorflow as tf
+    import tf_keras as keras
+
+    tf.random.set_seed(seed)
+    inputs = keras.Input((frontend.clip_frames, frontend.num_features))
+    x = keras.layers.Reshape((frontend.clip_frames, frontend.num_features, 1))(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_labels, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_int8(tmp_path_factory):
+    """(keras model, int8 tflite bytes, calibration windows, bundle path) for a 3-label model."""
+    pytest.importorskip("tensorflow")
+    from quantize.export import to_tflite
+    from sdk import Bundle, FrontEndConfig
+
+    frontend = FrontEndConfig()
+    model = build_tiny_model(frontend)
+    calibration = np.random.default_rng(0).normal(-6, 3, (64, frontend.clip_frames, frontend.num_features))
+    calibration = calibration.astype(np.float32)
+    tflite = to_tflite(model, mode="int8", calibration=calibration)
+    bundle = Bundle.create(tflite, frontend=frontend, labels=["yes", "no", "_silence_"], name="tiny")
+    path = tmp_path_factory.mktemp("models") / "tiny.tflite"
+    bundle.save(path)
+    return model, tflite, calibration, path
