@@ -1,0 +1,90 @@
+"""``auricle``: a thin command line over the library functions.
+
+Runtime commands live in ``sdk`` modules listed in ``_SDK_COMMANDS``; the
+training and firmware packages add theirs through the ``auricle.cli`` entry
+point group (see setup.py), so ``sdk`` never imports them and a Raspberry Pi
+without TensorFlow still gets a working ``auricle``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import sys
+from typing import List, Optional
+
+import typer
+
+from sdk.errors import AuricleError
+
+app = typer.Typer(
+    name="auricle",
+    help="Audio recognition on the edge: train, compress, inspect and run keyword spotters.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# sdk modules that define ``register(app)``; each adds runtime commands.
+_SDK_COMMANDS = ("sdk.commands",)
+# Used when auricle runs from a source tree without being pip-installed.
+_FALLBACK_PLUGINS = ("quantize.cli", "firmware_bridge.cli")
+
+
+def _register_plugins() -> None:
+    for name in _SDK_COMMANDS:
+        importlib.import_module(name).register(app)
+    entry_points = list(importlib.metadata.entry_points(group="auricle.cli"))
+    targets = [ep.value for ep in entry_points] or [f"{m}:register" for m in _FALLBACK_PLUGINS]
+    for target in targets:
+        module_name, _, func = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            # e.g. `auricle train` on a Pi without the train extra: say so only when asked for.
+            _add_missing(module_name, exc)
+            continue
+        getattr(module, func)(app)
+
+
+def _add_missing(module_name: str, exc: ImportError) -> None:
+    extra = {"quantize.cli": "train", "firmware_bridge.cli": "mcu"}.get(module_name, "dev")
+    commands = {"quantize.cli": ("train", "compress"), "firmware_bridge.cli": ("export-mcu",)}.get(module_name, ())
+    for command in commands:
+        def missing(ctx: typer.Context, _command=command):
+            typer.echo(
+                f"auricle {_command}: needs the '{extra}' extra (pip install 'auricle[{extra}]'): {exc}", err=True
+            )
+            raise typer.Exit(2)
+
+        app.command(command, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(missing)
+
+
+def print_json(value) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console entry point; AuricleError becomes a one-line message and exit code 2."""
+    _register_plugins()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except AuricleError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return exc.exit_code
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 130
+        raise
+    return code if isinstance(code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
