@@ -65,25 +65,14 @@ def print_json(value) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Console entry point; AuricleError becomes a one-line message and exit code 2."""
+    """Console entry point; an AuricleError becomes a one-line message and exit code 2."""
     _register_plugins()
     try:
-        code = app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="auricle")  # click exits with its own code on usage errors
     except AuricleError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
-        raise
-    return code if isinstance(code, int) else 0
+    return 0
 
 
 if __name__ == "__main__":
