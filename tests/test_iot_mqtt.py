@@ -55,12 +55,14 @@ class Broker:
 
     def __init__(self, folder: pathlib.Path, *, persistence: bool = False, password_file: pathlib.Path | None = None):
         self.folder, self.port = folder, free_port()
+        self.process: subprocess.Popen | None = None
         self.config = folder / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'false' if password_file else 'true'}",
             f"persistence {'true' if persistence else 'false'}",
             f"persistence_location {folder}/",
+            "autosave_interval 1",  # sessions survive even a SIGKILL of the broker (saved each second)
             f"log_dest file {folder}/mosquitto.log",
             "log_type all",
             "user root",  # only has an effect as root: keep it from dropping to 'mosquitto' (tmp is 0700)
@@ -68,7 +70,6 @@ class Broker:
         if password_file:
             lines.append(f"password_file {password_file}")
         self.config.write_text("\n".join(lines) + "\n")
-        self.process: subprocess.Popen | None = None
 
     def start(self) -> "Broker":
         self.process = subprocess.Popen([MOSQUITTO, "-c", str(self.config)], stdout=subprocess.DEVNULL,
@@ -270,6 +271,37 @@ def test_broker_outage_events_are_queued_and_delivered_in_order(durable_broker, 
         unique = first_occurrences(sub.detections())
         assert [p["label"] for p in unique] == [f"word{i}" for i in range(20)]  # all, in order
         assert [p["seq"] for p in unique] == sorted(p["seq"] for p in unique)
+    finally:
+        sink.close()
+        sub.close()
+
+
+@needs_broker
+def test_events_stay_queued_until_puback_and_survive_a_broker_crash(durable_broker, tmp_path):
+    """A frozen broker (SIGSTOP) takes the bytes but sends no PUBACK: nothing leaves the outbox.
+    Killed in that state, it loses them; the sink sends them again after the restart."""
+    sub = Subscriber(durable_broker.port, client_id="test-consumer-3", persistent=True)
+    time.sleep(1.5)  # the broker saves the subscriber's session (autosave_interval 1)
+    sink = MqttSink(durable_broker.url, device_id="pi", model_name="kws", queue_dir=tmp_path / "q", **FAST)
+    try:
+        for i in range(3):
+            sink(event(i))
+        assert sink.flush(5)
+        durable_broker.process.send_signal(signal.SIGSTOP)
+        for i in range(3, 13):
+            sink(event(i))
+        time.sleep(0.5)
+        assert sink.queued == 10  # handed to the socket, never acknowledged: still on disk
+        durable_broker.process.send_signal(signal.SIGKILL)
+        durable_broker.process.wait(5)
+        assert wait_until(lambda: not sink.connected, 3)
+        for i in range(13, 18):
+            sink(event(i))  # queued behind the ten in flight
+        durable_broker.start()
+        assert sink.flush(8), f"{sink.queued} still queued after the broker came back"
+        assert wait_until(lambda: len(first_occurrences(sub.detections())) >= 18, 5)
+        unique = first_occurrences(sub.detections())
+        assert [p["label"] for p in unique] == [f"word{i}" for i in range(18)]
     finally:
         sink.close()
         sub.close()

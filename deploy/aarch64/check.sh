@@ -84,8 +84,14 @@ if [ ! -x "$ROOT/opt/venv/bin/python" ]; then
     log "python3 -m venv /opt/venv (arm64)"
     in_root python3 -m venv /opt/venv
 fi
+# The host's CA bundle goes in too: a host that reaches PyPI through a TLS-inspecting proxy
+# trusts that proxy's CA only in its own bundle (pip's cert setting), not in Debian's.
+HOST_CA=${PIP_CERT:-$(pip3 config get global.cert 2>/dev/null || true)}
+[ -f "$HOST_CA" ] || HOST_CA=/etc/ssl/certs/ca-certificates.crt
+cp -L "$HOST_CA" "$ROOT/etc/ssl/host-ca-bundle.crt"
 log "pip install ${PY_PINS[*]} (arm64, under qemu; slow the first time)"
-in_root /opt/venv/bin/pip install --quiet --disable-pip-version-check "${PY_PINS[@]}"
+in_root env PIP_CERT=/etc/ssl/host-ca-bundle.crt /opt/venv/bin/pip install --quiet --disable-pip-version-check \
+    "${PY_PINS[@]}"
 
 # 6. The runtime source only: sdk/ and the probe. No quantize, no TensorFlow.
 rm -rf "$ROOT/opt/auricle" && mkdir -p "$ROOT/opt/auricle/src/deploy/aarch64" "$ROOT/opt/auricle/data"
