@@ -502,3 +502,36 @@ def test_missing_paho_says_which_extra(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "pip install 'auricle[iot]'" in done.stdout
+
+
+@needs_broker
+def test_subscriber_example_reacts_once_per_event(broker, tmp_path):
+    app = subprocess.Popen(
+        [sys.executable, str(REPO / "examples" / "mqtt_subscriber.py"), broker.url, "--device", "pi",
+         "--toggle-on", "word1", "--count", "3"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    sub = Subscriber(broker.port)
+    try:
+        assert app.stdout.readline().startswith("listening on 127.0.0.1:")
+        with MqttSink(broker.url, device_id="pi", model_name="kws", queue_dir=tmp_path / "q", **FAST) as sink:
+            sink(event(0))
+            sink(event(1))
+            assert sink.flush(5)
+            assert wait_until(lambda: len(sub.detections()) == 2, 3)
+            # A redelivery of event 1 (what a crash before the outbox ack causes) must be ignored.
+            repeat = json.dumps(sub.detections()[1])
+            sub.client.publish("auricle/pi/kws/detection", repeat, qos=1).wait_for_publish(3)
+            sink(event(1))
+            assert sink.flush(5)
+        out, err = app.communicate(timeout=5)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.communicate(timeout=5)
+        sub.close()
+    lines = [line for line in out.splitlines() if line.startswith("[pi] word")]
+    assert len(lines) == 3, out + err
+    assert lines[0].startswith("[pi] word0 0.50") and "light" not in lines[0]
+    assert lines[1].startswith("[pi] word1 0.50") and lines[1].endswith("-> light ON")
+    assert lines[2].endswith("-> light OFF")
