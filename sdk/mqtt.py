@@ -48,6 +48,7 @@ import logging
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -373,10 +374,22 @@ class MqttSink:
         self._first_outcome.set()
 
     def _on_connect_fail(self, client, userdata) -> None:
-        if not self._first_outcome.is_set():
-            log.warning("broker at %s is unreachable; queueing events in %s and retrying with backoff",
-                        self.broker, self.outbox.folder)
-        self.last_error = f"broker at {self.broker} is unreachable"
+        exc = sys.exc_info()[1]  # paho calls this inside its ``except OSError``
+        first = not self._first_outcome.is_set()
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            # Retrying will not make an untrusted certificate trusted: say so at once.
+            message = f"broker at {self.broker}: TLS certificate not trusted ({exc.verify_message}); check ca_certs"
+            self.last_error = message
+            log.error("%s; events stay queued in %s", message, self.outbox.folder)
+            if first:
+                self._refused = LinkError(message)
+                client.disconnect()
+            self._first_outcome.set()
+            return
+        why = exc.strerror or str(exc) if isinstance(exc, OSError) else "no connection"
+        self.last_error = f"broker at {self.broker} is unreachable ({why})"
+        if first:
+            log.warning("%s; queueing events in %s and retrying with backoff", self.last_error, self.outbox.folder)
         self._first_outcome.set()
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:

@@ -535,3 +535,59 @@ def test_subscriber_example_reacts_once_per_event(broker, tmp_path):
     assert lines[0].startswith("[pi] word0 0.50") and "light" not in lines[0]
     assert lines[1].startswith("[pi] word1 0.50") and lines[1].endswith("-> light ON")
     assert lines[2].endswith("-> light OFF")
+
+
+def make_certificates(folder: pathlib.Path) -> dict:
+    """A throw-away CA and a server certificate for 127.0.0.1, with openssl."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, cwd=folder, capture_output=True, timeout=30)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+        "-subj", "/CN=Auricle test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", "server.key", "-out", "server.csr")
+    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "san.ext", "-out", "server.pem")
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+        "-subj", "/CN=Some other CA", "-keyout", "other.key", "-out", "other.pem")
+    return {name: folder / f"{name}.pem" for name in ("ca", "server", "other")} | {"key": folder / "server.key"}
+
+
+@needs_broker
+def test_tls_broker_with_a_private_ca(tmp_path):
+    folder = tmp_path / "broker-tls"
+    folder.mkdir()
+    certs = make_certificates(folder)
+    broker = Broker(folder)
+    with open(broker.config, "a") as conf:
+        conf.write(f"cafile {certs['ca']}\ncertfile {certs['server']}\nkeyfile {certs['key']}\n")
+    broker.start()
+    url = f"mqtts://127.0.0.1:{broker.port}"
+    try:
+        start = time.monotonic()
+        with pytest.raises(LinkError, match=rf"broker at 127.0.0.1:{broker.port}: TLS certificate not trusted"):
+            MqttSink(url, device_id="pi", queue_dir=tmp_path / "q1", ca_certs=certs["other"], **FAST)
+        assert time.monotonic() - start < 4
+        received = []
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        client.tls_set(ca_certs=str(certs["ca"]))
+        subscribed = threading.Event()
+        client.on_connect = lambda c, u, f, rc, p: c.subscribe("auricle/+/+/detection", qos=1)
+        client.on_subscribe = lambda c, u, mid, rcs, p: subscribed.set()
+        client.on_message = lambda c, u, m: received.append(json.loads(m.payload)["label"])
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        try:
+            assert subscribed.wait(5)
+            with MqttSink(url, device_id="pi", model_name="kws", queue_dir=tmp_path / "q2", ca_certs=certs["ca"],
+                          **FAST) as sink:
+                sink(event(7))
+                assert sink.flush(5)
+            assert wait_until(lambda: received == ["word7"], 3)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+    finally:
+        broker.stop()
