@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     parser.add_argument("model", help="model artifact (.tflite with Auricle metadata)")
     parser.add_argument("url", help="broker, mqtt://[user:password@]host[:port] or mqtts://...")
     parser.add_argument("--device-id", required=True, help="this device's name in the topics")
-    parser.add_argument("--queue-dir", default=os.path.join(".cache", "auricle-mqtt"), help="durable outbox folder")
+    parser.add_argument("--queue-dir", help="durable outbox folder (default ~/.local/state/auricle/mqtt/DEVICE-ID)")
     parser.add_argument("--file", help="read this audio file instead of the microphone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
             seq = sink(event)  # on disk before this returns; published in the background
             print(f"{event.label} {event.score:.2f} at {event.time_s:.2f} s -> queued as #{seq}", flush=True)
         if not sink.flush(timeout_s=10):
-            print(f"{sink.queued} events still queued in {args.queue_dir}; they go out on the next run",
+            print(f"{sink.queued} events still queued in {sink.outbox.folder}; they go out on the next run",
                   file=sys.stderr)
     return 0
 

@@ -125,6 +125,12 @@ def _mask(url: str, parts: urllib.parse.SplitResult) -> str:
     return url.replace(f":{password}@", ":***@", 1) if password else url
 
 
+def default_queue_dir(device_id: str) -> str:
+    """Where the outbox lives unless told: user state, not cache (it must survive clean-ups)."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "auricle", "mqtt", device_id)
+
+
 def _check_topic_level(name: str, value) -> str:
     if not isinstance(value, str) or not value or any(c in value for c in "/+#\0"):
         raise ConfigError(f"{name}={value!r} must be a non-empty name without '/', '+', '#'")
@@ -155,8 +161,10 @@ class MqttSink:
         This device's name; one topic level (no ``/``, ``+``, ``#``).
     model_name : str, optional
         Topic level for the model; default: ``Detection.model`` of each event.
-    queue_dir : path
-        Folder of the durable outbox. Give each sink (device, model) its own.
+    queue_dir : path, optional
+        Folder of the durable outbox; one sink at a time per folder. Default
+        ``default_queue_dir(device_id)``: ``$XDG_STATE_HOME/auricle/mqtt/<device_id>``
+        (``~/.local/state/...``). A service passes its state directory.
     qos : {1, 2}
         MQTT QoS of detections. QoS 0 has no acknowledgement, so it is refused.
     username, password : str, optional
@@ -187,7 +195,7 @@ class MqttSink:
         *,
         device_id: str,
         model_name: str | None = None,
-        queue_dir: str | os.PathLike = os.path.join(".cache", "auricle-mqtt"),
+        queue_dir: str | os.PathLike | None = None,
         qos: int = 1,
         username: str | None = None,
         password: str | None = None,
@@ -223,8 +231,6 @@ class MqttSink:
             raise ConfigError(f"heartbeat_s={heartbeat_s} must be >= 0 and keepalive_s={keepalive_s} >= 1")
         self.qos, self.window, self.heartbeat_s = qos, window, heartbeat_s
         self.status_topic = f"{self.topic_prefix}/{self.device_id}/status"
-        self.outbox = Outbox(queue_dir)
-
         self._cond = threading.Condition()
         self._connected = False
         self._draining = False  # after a reconnect: paho resends the in-flight ones before we add more
@@ -258,6 +264,8 @@ class MqttSink:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
 
+        # Last, so that a bad option above leaves no lock on the folder behind.
+        self.outbox = Outbox(default_queue_dir(self.device_id) if queue_dir is None else queue_dir)
         backlog = len(self.outbox)
         if backlog:
             log.info("%s: %d events from an earlier run are queued; they go first", self.outbox.path, backlog)

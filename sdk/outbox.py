@@ -21,9 +21,15 @@ import os
 import sqlite3
 import threading
 
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; one process per folder is then up to the user
+    fcntl = None
+
 from sdk.errors import ConfigError, LinkError
 
 FILE_NAME = "outbox.sqlite3"
+LOCK_NAME = "outbox.lock"
 FORMAT_VERSION = 1  # PRAGMA user_version of the file
 
 
@@ -33,8 +39,8 @@ class Outbox:
     Parameters
     ----------
     folder : path
-        Created if missing. One outbox per folder: two processes on the same
-        folder would publish the same messages twice.
+        Created if missing. One outbox per folder at a time (a lock file
+        enforces it): two publishers on one folder would send everything twice.
     """
 
     def __init__(self, folder: str | os.PathLike):
@@ -47,6 +53,7 @@ class Outbox:
             raise ConfigError(f"queue_dir={self.folder!r}: cannot create the folder ({exc.strerror})") from None
         if not os.access(self.folder, os.W_OK | os.X_OK):
             raise ConfigError(f"queue_dir={self.folder!r}: folder is not writable by this user")
+        self._lock_file = self._take_lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -62,7 +69,29 @@ class Outbox:
             )
             self._db.execute(f"PRAGMA user_version={FORMAT_VERSION}")
         except sqlite3.DatabaseError as exc:
+            self._lock_file.close()
             raise ConfigError(f"queue_dir={self.folder!r}: cannot open the outbox {self.path} ({exc})") from None
+
+    def _take_lock(self):
+        try:
+            lock_file = open(os.path.join(self.folder, LOCK_NAME), "a+")
+        except OSError as exc:
+            raise ConfigError(f"queue_dir={self.folder!r}: cannot create {LOCK_NAME} ({exc.strerror})") from None
+        if fcntl is not None:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock_file.seek(0)
+                owner = lock_file.read().strip() or "unknown"
+                lock_file.close()
+                raise ConfigError(
+                    f"queue_dir={self.folder!r}: in use by another publisher (process {owner}); "
+                    "give each sink its own queue_dir"
+                ) from None
+        lock_file.truncate(0)
+        lock_file.write(str(os.getpid()))
+        lock_file.flush()
+        return lock_file
 
     def put(self, topic: str, payload: str) -> int:
         """Store a message durably; returns its sequence number.
@@ -99,6 +128,7 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._lock_file.close()  # releases the flock
 
 
 def _why(exc: Exception) -> str:

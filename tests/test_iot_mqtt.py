@@ -591,3 +591,22 @@ def test_tls_broker_with_a_private_ca(tmp_path):
             client.loop_stop()
     finally:
         broker.stop()
+
+
+def test_one_publisher_per_queue_dir(tmp_path, monkeypatch):
+    url = f"mqtt://127.0.0.1:{free_port()}"
+    options = {**FAST, "connect_wait_s": 1}
+    first = MqttSink(url, device_id="pi", queue_dir=tmp_path / "q", **options)
+    try:
+        with pytest.raises(ConfigError, match=rf"queue_dir='{tmp_path}/q': in use by another publisher "
+                                              rf"\(process {os.getpid()}\)"):
+            MqttSink(url, device_id="pi", queue_dir=tmp_path / "q", **options)
+    finally:
+        first.close(timeout_s=0.5)
+    MqttSink(url, device_id="pi", queue_dir=tmp_path / "q", **options).close(timeout_s=0.5)  # free again
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    sink = MqttSink(url, device_id="kitchen", **options)
+    try:
+        assert sink.outbox.folder == str(tmp_path / "state" / "auricle" / "mqtt" / "kitchen")
+    finally:
+        sink.close(timeout_s=0.5)
