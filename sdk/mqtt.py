@@ -243,26 +243,13 @@ class MqttSink:
         self._refused: LinkError | None = None
         self.last_error: str | None = None
 
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id or f"auricle-{self.device_id}-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
+        self._client = self._make_client(
+            mqtt, client_id, username if username is not None else self.broker.username,
+            password if password is not None else self.broker.password, reconnect_min_s, reconnect_max_s,
+            connect_wait_s,
         )
-        self._client.max_inflight_messages_set(0)  # unlimited in paho; our window bounds it
-        self._client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
-        self._client.connect_timeout = max(1.0, connect_wait_s)
-        user = username if username is not None else self.broker.username
-        secret = password if password is not None else self.broker.password
-        if user is not None:
-            self._client.username_pw_set(user, secret)
         if self.broker.tls or ca_certs or certfile:
             self._set_tls(ca_certs, certfile, keyfile, tls_insecure)
-        self._client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_connect_fail = self._on_connect_fail
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
 
         # Last, so that a bad option above leaves no lock on the folder behind.
         self.outbox = Outbox(default_queue_dir(self.device_id) if queue_dir is None else queue_dir)
@@ -490,6 +477,26 @@ class MqttSink:
                 "auricle_version": __version__,
             }
         )
+
+    def _make_client(self, mqtt, client_id, user, secret, reconnect_min_s, reconnect_max_s, connect_wait_s):
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"auricle-{self.device_id}-{uuid.uuid4().hex[:8]}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,  # the outbox, not the broker session, carries events across restarts
+        )
+        client.max_inflight_messages_set(0)  # unlimited in paho; our window bounds it
+        client.reconnect_delay_set(reconnect_min_s, reconnect_max_s)
+        client.connect_timeout = max(1.0, connect_wait_s)
+        if user is not None:
+            client.username_pw_set(user, secret)
+        # The will's timestamp is the time of this call; "offline" since at most keepalive_s * 1.5 later.
+        client.will_set(self.status_topic, self._status("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        return client
 
     def _set_tls(self, ca_certs, certfile, keyfile, insecure: bool) -> None:
         for name, path in (("ca_certs", ca_certs), ("certfile", certfile), ("keyfile", keyfile)):

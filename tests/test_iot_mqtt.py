@@ -8,6 +8,7 @@ and queues messages for the subscriber while it reconnects.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -610,3 +611,23 @@ def test_one_publisher_per_queue_dir(tmp_path, monkeypatch):
         assert sink.outbox.folder == str(tmp_path / "state" / "auricle" / "mqtt" / "kitchen")
     finally:
         sink.close(timeout_s=0.5)
+
+
+@needs_broker
+@pytest.mark.skipif(importlib.util.find_spec("sdk.detector") is None, reason="sdk.detector is not here yet")
+def test_listen_mqtt_example_publishes_what_the_detector_finds(broker, tmp_path, tiny_model_int8, speech_wav):
+    """Runs once sdk.detector exists (another branch): every event printed must reach the broker."""
+    _, _, _, model_path = tiny_model_int8
+    sub = Subscriber(broker.port)
+    try:
+        done = subprocess.run(
+            [sys.executable, str(REPO / "examples" / "listen_mqtt.py"), str(model_path), broker.url,
+             "--device-id", "test", "--queue-dir", str(tmp_path / "q"), "--file", str(speech_wav)],
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        printed = [line.split()[0] for line in done.stdout.splitlines() if "-> queued as #" in line]
+        assert wait_until(lambda: len(sub.detections()) >= len(printed), 5)
+        assert [p["label"] for p in sub.detections()] == printed
+    finally:
+        sub.close()
