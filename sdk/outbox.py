@@ -58,6 +58,7 @@ class Outbox:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a message is on disk when put() returns
+            self._db.execute("PRAGMA journal_size_limit=1048576")  # the WAL shrinks back after a backlog
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > FORMAT_VERSION:
                 raise ConfigError(

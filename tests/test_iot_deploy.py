@@ -8,6 +8,7 @@ TensorFlow cannot be imported at all running the CLI and an MqttSink.
 from __future__ import annotations
 
 import configparser
+import os
 import pathlib
 import re
 import runpy
@@ -46,8 +47,6 @@ def setup_kwargs(tmp_path_factory) -> dict:
     setuptools.setup = lambda **kwargs: captured.update(kwargs)
     cwd = pathlib.Path.cwd()
     try:
-        import os
-
         os.chdir(work)
         runpy.run_path(str(work / "setup.py"), run_name="__main__")
     finally:

@@ -473,7 +473,8 @@ def test_queue_folder_that_cannot_be_written_is_a_config_error(tmp_path):
 
 
 def test_send_takes_detections_only(tmp_path):
-    sink = MqttSink(f"mqtt://127.0.0.1:{free_port()}", device_id="pi", queue_dir=tmp_path, **{**FAST, "connect_wait_s": 1})
+    sink = MqttSink(f"mqtt://127.0.0.1:{free_port()}", device_id="pi", queue_dir=tmp_path,
+                    **{**FAST, "connect_wait_s": 1})
     try:
         with pytest.raises(ConfigError, match="expected an sdk.events.Detection, got dict"):
             sink({"label": "yes"})
