@@ -67,7 +67,10 @@ in_root() {  # a clean environment: the host's PIP_* settings must not leak in
 if [ ! -e "$ROOT/.auricle-stage2-done" ]; then
     if [ ! -e "$ROOT/debootstrap/debootstrap" ]; then
         log "debootstrap first stage ($SUITE arm64 from $MIRROR) into $ROOT"
-        rm -rf "$ROOT"
+        cleanup  # a killed earlier run may have left /dev, /proc, /sys bound inside
+        case "$ROOT" in /|/var|/var/tmp|/tmp|"") echo "refusing to remove ROOT=$ROOT" >&2; exit 2;; esac
+        if grep -q " $ROOT/" /proc/mounts; then echo "refusing to remove $ROOT: still mounted inside" >&2; exit 2; fi
+        rm -rf --one-file-system "$ROOT"
         debootstrap --arch=arm64 --foreign --variant=minbase \
             --include=python3,python3-venv,python3-pip,ca-certificates "$SUITE" "$ROOT" "$MIRROR"
     fi
