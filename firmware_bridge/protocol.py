@@ -73,16 +73,20 @@ class Hello:
     TYPE: ClassVar[int] = 0x01
     name: str
     labels: tuple[str, ...]
-    labels_hash: int = -1  # -1: computed from labels when packed
+    labels_hash: int = -1  # -1: computed from the labels
     seq: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if self.labels_hash < 0:
+            object.__setattr__(self, "labels_hash", labels_hash(self.labels))
 
     def body(self) -> bytes:
         name = self.name.encode()
         labels = [label.encode() for label in self.labels]
         if len(name) > 255 or len(labels) > 255 or any(len(label) > 255 for label in labels):
             raise ConfigError(f"HELLO: name {self.name!r} or one of {len(labels)} labels is over 255 bytes")
-        digest = labels_hash(self.labels) if self.labels_hash < 0 else self.labels_hash
-        parts = [struct.pack("<IBB", digest, len(labels), len(name)), name]
+        parts = [struct.pack("<IBB", self.labels_hash, len(labels), len(name)), name]
         parts += [bytes([len(label)]) + label for label in labels]
         return b"".join(parts)
 
