@@ -27,8 +27,9 @@ dropped up to the next 0x00, so a bad frame never costs the frame after it:
 
     oversize      more than max_encoded_bytes(512) bytes without a 0x00
     garbage       bytes between delimiters that do not start like a frame
-    truncated     starts like a frame (version, known type) but ends early
-    bad_crc       a complete frame whose CRC does not match
+    truncated     starts like a frame (version, known type) but ends early:
+                  its COBS runs past the end, or it is shorter than its type allows
+    bad_crc       a frame of plausible length whose CRC does not match
     version       CRC fine, version byte is not PROTOCOL_VERSION
     unknown_type  CRC fine, type byte is not a known message type
     malformed     CRC fine, body length or content does not fit the type
@@ -226,6 +227,7 @@ class Error:
 
 
 MESSAGE_TYPES = {cls.TYPE: cls for cls in (Hello, Heartbeat, DetectionMessage, AudioChunk, Ack, Error)}
+_MIN_BODY_BYTES = {Hello.TYPE: 6, Heartbeat.TYPE: 4, DetectionMessage.TYPE: 6, AudioChunk.TYPE: 6, Ack.TYPE: 3, Error.TYPE: 1}
 Message = Hello | Heartbeat | DetectionMessage | AudioChunk | Ack | Error
 
 
@@ -293,7 +295,9 @@ class Decoder:
             return self._reject("truncated" if self._looks_like_frame(chunk) else "garbage")
         payload, crc = raw[:-CRC_BYTES], raw[-CRC_BYTES:]
         if crc16(payload) != int.from_bytes(crc, "big"):
-            return self._reject("bad_crc")
+            # Shorter than its own type allows: the tail was lost, not flipped.
+            short = raw[0] == PROTOCOL_VERSION and len(raw) < HEADER_BYTES + _MIN_BODY_BYTES.get(raw[1], 0) + CRC_BYTES
+            return self._reject("truncated" if short else "bad_crc")
         if len(payload) > MAX_PAYLOAD_BYTES:
             return self._reject("oversize")
         version, kind, seq = _HEADER.unpack_from(payload)

@@ -264,6 +264,18 @@ static int looks_like_frame(const uint8_t *chunk, size_t len) {
          chunk[2] <= AL_ERROR;
 }
 
+static size_t min_body(uint8_t type) {
+  switch (type) {
+    case AL_HELLO: return 6;
+    case AL_HEARTBEAT: return 4;
+    case AL_DETECTION: return 6;
+    case AL_AUDIO_CHUNK: return 6;
+    case AL_ACK: return 3;
+    case AL_ERROR: return 1;
+    default: return 0;
+  }
+}
+
 static al_result decode_chunk(al_decoder *d, al_message *out) {
   long n = al_cobs_decode(d->encoded, d->len, d->decoded, sizeof(d->decoded));
   size_t payload_len;
@@ -273,7 +285,12 @@ static al_result decode_chunk(al_decoder *d, al_message *out) {
   }
   payload_len = (size_t)n - AL_CRC_BYTES;
   crc = (uint16_t)((d->decoded[payload_len] << 8) | d->decoded[payload_len + 1]);
-  if (al_crc16(d->decoded, payload_len) != crc) return AL_REJECT_BAD_CRC;
+  if (al_crc16(d->decoded, payload_len) != crc) {
+    /* Shorter than its own type allows: the tail was lost, not flipped. */
+    return d->decoded[0] == AL_PROTOCOL_VERSION && (size_t)n < AL_HEADER_BYTES + min_body(d->decoded[1]) + AL_CRC_BYTES
+               ? AL_REJECT_TRUNCATED
+               : AL_REJECT_BAD_CRC;
+  }
   return al_parse(d->decoded, payload_len, out);
 }
 

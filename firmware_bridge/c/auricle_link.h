@@ -44,7 +44,7 @@ typedef enum {
   AL_OK = 0,
   AL_REJECT_OVERSIZE,     /* too long without a 0x00, or payload over AL_MAX_PAYLOAD */
   AL_REJECT_GARBAGE,      /* does not start like a frame */
-  AL_REJECT_TRUNCATED,    /* starts like a frame, ends early */
+  AL_REJECT_TRUNCATED,    /* starts like a frame, ends early (or shorter than its type allows) */
   AL_REJECT_BAD_CRC,      /* complete, CRC mismatch */
   AL_REJECT_VERSION,      /* CRC fine, other protocol version */
   AL_REJECT_UNKNOWN_TYPE, /* CRC fine, unknown message type */
