@@ -78,6 +78,7 @@ enum BuiltinOperator {
   BuiltinOperator_PRELU,
   BuiltinOperator_QUANTIZE,
   BuiltinOperator_READ_VARIABLE,
+  BuiltinOperator_REDUCE_ALL,
   BuiltinOperator_REDUCE_MAX,
   BuiltinOperator_REDUCE_MIN,
   BuiltinOperator_RELU,
@@ -182,6 +183,7 @@ class MicroMutableOpResolver : public MicroOpResolver {
   TfLiteStatus AddPrelu() { return Add(BuiltinOperator_PRELU); }
   TfLiteStatus AddQuantize() { return Add(BuiltinOperator_QUANTIZE); }
   TfLiteStatus AddReadVariable() { return Add(BuiltinOperator_READ_VARIABLE); }
+  TfLiteStatus AddReduceAll() { return Add(BuiltinOperator_REDUCE_ALL); }
   TfLiteStatus AddReduceMax() { return Add(BuiltinOperator_REDUCE_MAX); }
   TfLiteStatus AddReduceMin() { return Add(BuiltinOperator_REDUCE_MIN); }
   TfLiteStatus AddRelu() { return Add(BuiltinOperator_RELU); }
