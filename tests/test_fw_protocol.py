@@ -31,6 +31,7 @@ def test_frame_layout_by_hand():
     assert frame[0] == 0 and frame[-1] == 0 and 0 not in frame[1:-1]
     assert cobs.decode(frame[1:-1]) == payload + crc16(payload).to_bytes(2, "big")
     assert frame == encode_frame(payload)
+    assert frame.hex(" ") == "00 04 01 02 01 03 d2 04 01 03 ca 05 00"  # the example in docs/serial-protocol.md
 
 
 @pytest.mark.parametrize("message", sample_messages(), ids=lambda m: type(m).__name__)
