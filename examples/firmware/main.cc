@@ -57,10 +57,11 @@ constexpr int kSmoothingCount =
     (int)(model::kSmoothingS / model::kInferenceHopS + 0.5f) > 0 ? (int)(model::kSmoothingS / model::kInferenceHopS + 0.5f) : 1;
 
 alignas(16) uint8_t g_arena[model::kTensorArenaSize];
-// af_work_floats() for this config, +1 for alignment; held in doubles so it is aligned for them.
-constexpr size_t kFrontendWorkFloats = model::kWindowSamples + 3 * model::kFftSize + model::kFftSize / 2 + 1 +
-                                       model::kMelBins + 1 + 2 * (model::kMelBins + 2);
-double g_frontend_work[(kFrontendWorkFloats + 1) / 2];
+// af_work_floats() for this config (af_init checks it).
+constexpr int kBins = model::kFftSize / 2 + 1;
+constexpr size_t kFrontendWorkFloats =
+    model::kWindowSamples + 3 * model::kFftSize + 3 * kBins + model::kMelBins + (kBins * sizeof(short) + 3) / 4;
+float g_frontend_work[kFrontendWorkFloats];
 float g_window[model::kWindowSamples];
 float g_features[model::kClipFrames][model::kFeatureCount];  // ring of the last clip's frames
 int g_feature_head = 0;                                      // next row to write
@@ -151,7 +152,7 @@ int main() {
                          model::kMelBins,      model::kMfccCount,     model::kMelFminHz,  model::kMelFmaxHz,
                          model::kLogFloor};
   static af_frontend frontend;
-  if (af_init(&frontend, &fe_config, (float*)g_frontend_work, 2 * (sizeof(g_frontend_work) / sizeof(double))) != 0) {
+  if (af_init(&frontend, &fe_config, g_frontend_work, kFrontendWorkFloats) != 0) {
     SendError(4, "front end config or work memory");
     return 1;
   }

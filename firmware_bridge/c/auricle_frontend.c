@@ -4,23 +4,24 @@
 #include <math.h>
 
 #define AF_PI 3.14159265358979323846
+#define AF_MAX_MELS 128
 
 static double hz_to_mel(double hz) { return 2595.0 * log10(1.0 + hz / 700.0); }
 static double mel_to_hz(double mel) { return 700.0 * (pow(10.0, mel / 2595.0) - 1.0); }
 
 size_t af_work_floats(const af_config *c) {
-  size_t n = (size_t)c->window_samples + 2u * (size_t)c->n_fft + (size_t)c->n_fft +
-             (size_t)(c->n_fft / 2 + 1) + (size_t)c->n_mels;
-  n += n % 2; /* keep the doubles that follow aligned */
-  return n + 2u * (size_t)(c->n_mels + 2);
+  size_t bins = (size_t)(c->n_fft / 2 + 1);
+  return (size_t)c->window_samples + 2u * (size_t)c->n_fft + (size_t)c->n_fft + 3u * bins + (size_t)c->n_mels +
+         (bins * sizeof(short) + sizeof(float) - 1) / sizeof(float);
 }
 
 int af_init(af_frontend *fe, const af_config *c, float *work, size_t work_floats) {
-  int i, half = c->n_fft / 2;
+  int i, k, half = c->n_fft / 2, bins = c->n_fft / 2 + 1;
   float *p = work;
-  double mel_lo, mel_hi;
+  double mel_lo, mel_hi, edges[AF_MAX_MELS + 2];
   if (c->n_fft < 2 || (c->n_fft & (c->n_fft - 1)) != 0 || c->window_samples > c->n_fft ||
-      c->window_samples < 1 || c->n_mels < 1 || c->n_mfcc < 0 || c->n_mfcc > c->n_mels ||
+      c->window_samples < 1 || c->n_mels < 1 || c->n_mels > AF_MAX_MELS || c->n_mfcc < 0 ||
+      c->n_mfcc > c->n_mels ||
       !(c->fmin_hz >= 0.0f && c->fmin_hz < c->fmax_hz && c->fmax_hz <= c->sample_rate / 2.0f) ||
       work_floats < af_work_floats(c)) {
     return -1;
@@ -31,10 +32,11 @@ int af_init(af_frontend *fe, const af_config *c, float *work, size_t work_floats
   fe->im = p; p += c->n_fft;
   fe->cos_tab = p; p += half;
   fe->sin_tab = p; p += half;
-  fe->power = p; p += half + 1;
+  fe->power = p; p += bins;
+  fe->w_up = p; p += bins;
+  fe->w_down = p; p += bins;
   fe->mel = p; p += c->n_mels;
-  if ((p - work) % 2) ++p;
-  fe->edges_hz = (double *)(void *)p;
+  fe->band = (short *)(void *)p;
   for (i = 0; i < c->window_samples; ++i) { /* periodic Hann */
     fe->window[i] = (float)(0.5 - 0.5 * cos(2.0 * AF_PI * i / c->window_samples));
   }
@@ -44,8 +46,18 @@ int af_init(af_frontend *fe, const af_config *c, float *work, size_t work_floats
   }
   mel_lo = hz_to_mel(c->fmin_hz);
   mel_hi = hz_to_mel(c->fmax_hz);
-  for (i = 0; i < c->n_mels + 2; ++i) {
-    fe->edges_hz[i] = mel_to_hz(mel_lo + (mel_hi - mel_lo) * i / (c->n_mels + 1));
+  for (k = 0; k < c->n_mels + 2; ++k) edges[k] = mel_to_hz(mel_lo + (mel_hi - mel_lo) * k / (c->n_mels + 1));
+  for (i = 0; i < bins; ++i) {
+    double hz = (double)i * c->sample_rate / c->n_fft;
+    fe->band[i] = -1;
+    fe->w_up[i] = fe->w_down[i] = 0.0f;
+    for (k = 0; k <= c->n_mels; ++k) {
+      if (edges[k] <= hz && hz < edges[k + 1]) {
+        fe->band[i] = (short)k;
+        fe->w_up[i] = (float)((hz - edges[k]) / (edges[k + 1] - edges[k]));     /* filter k rising */
+        fe->w_down[i] = (float)((edges[k + 1] - hz) / (edges[k + 1] - edges[k])); /* filter k-1 falling */
+      }
+    }
   }
   return 0;
 }
@@ -86,17 +98,14 @@ void af_frame(af_frontend *fe, const float *samples, float *features) {
   }
   fft(fe);
   for (i = 0; i < bins; ++i) fe->power[i] = fe->re[i] * fe->re[i] + fe->im[i] * fe->im[i];
-  for (m = 0; m < c->n_mels; ++m) {
-    double lower = fe->edges_hz[m], centre = fe->edges_hz[m + 1], upper = fe->edges_hz[m + 2];
-    float sum = 0.0f;
-    for (i = 0; i < bins; ++i) {
-      double hz = (double)i * c->sample_rate / c->n_fft;
-      double rising = (hz - lower) / (centre - lower), falling = (upper - hz) / (upper - centre);
-      double w = rising < falling ? rising : falling;
-      if (w > 0.0) sum += fe->power[i] * (float)w;
-    }
-    fe->mel[m] = logf(sum + c->log_floor);
+  for (m = 0; m < c->n_mels; ++m) fe->mel[m] = 0.0f;
+  for (i = 0; i < bins; ++i) { /* ascending bins: the order numpy's matmul sums in */
+    int band = fe->band[i];
+    if (band < 0) continue;
+    if (band < c->n_mels && fe->w_up[i] > 0.0f) fe->mel[band] += fe->power[i] * fe->w_up[i];
+    if (band > 0 && fe->w_down[i] > 0.0f) fe->mel[band - 1] += fe->power[i] * fe->w_down[i];
   }
+  for (m = 0; m < c->n_mels; ++m) fe->mel[m] = logf(fe->mel[m] + c->log_floor);
   if (c->n_mfcc == 0) {
     for (m = 0; m < c->n_mels; ++m) features[m] = fe->mel[m];
     return;

@@ -10,7 +10,7 @@
 
 int main(int argc, char **argv) {
   static float samples[MAX_SAMPLES];
-  static double work[65536];
+  static float work[65536];
   static float features[512];
   af_config c;
   af_frontend fe;
@@ -29,7 +29,7 @@ int main(int argc, char **argv) {
   c.fmin_hz = (float)atof(argv[7]);
   c.fmax_hz = (float)atof(argv[8]);
   c.log_floor = (float)atof(argv[9]);
-  if (af_init(&fe, &c, (float *)work, sizeof(work) / (sizeof(float))) != 0) {
+  if (af_init(&fe, &c, work, sizeof(work) / sizeof(work[0])) != 0) {
     fprintf(stderr, "bad front-end config\n");
     return 3;
   }
