@@ -5,10 +5,12 @@ import json
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from firmware_bridge import protocol as p
 from fw_helpers import C_DIR, HARNESS_DIR, REPO, build, normalized, parse_spec, sample_messages, spec
-from test_fw_protocol import CASES, GOOD
+from test_fw_protocol import CASES, FUZZ_EXAMPLES, GOOD
 
 VECTORS = json.loads((REPO / "tests" / "data" / "fw_link_vectors.json").read_text())["vectors"]
 
@@ -91,3 +93,28 @@ def test_c_and_python_agree_on_a_noisy_stream(harness, rng):
     assert c_messages == python_messages and accepted == decoder.accepted
     assert rejects == dict(decoder.rejects)
     assert decoder.accepted > 100 and sum(rejects.values()) > 50
+
+
+_c_fuzz_tried = {"n": 0}
+
+
+@settings(max_examples=max(50, FUZZ_EXAMPLES // 3), deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    noise=st.lists(st.binary(max_size=80), max_size=6),
+    flips=st.lists(st.tuples(st.integers(0, 100_000), st.integers(1, 255)), max_size=4),
+)
+def test_fuzz_c_and_python_decoders_agree(harness, noise, flips):
+    _c_fuzz_tried["n"] += 1
+    pieces = []
+    for i, junk in enumerate(noise):
+        pieces += [p.encode(sample_messages()[i % len(sample_messages())]), junk]
+    stream = bytearray(b"".join(pieces) + p.encode(GOOD))
+    body = len(stream) - len(p.encode(GOOD))  # leave the last frame intact
+    for at, value in flips:
+        if body:
+            stream[at % body] ^= value
+    decoder = p.Decoder()
+    python_messages = decoder.feed(bytes(stream))
+    c_messages, accepted, rejects = decode_with_c(harness, bytes(stream))
+    assert python_messages[-1] == normalized(GOOD)
+    assert c_messages == python_messages and rejects == dict(decoder.rejects)
