@@ -30,8 +30,11 @@ def export_mcu(
         f"{result.name}: ops {', '.join(result.ops)}; arena {result.arena_measured_bytes} B measured, "
         f"kTensorArenaSize {result.arena_bytes} B; model array {result.model_bytes} B "
         f"({result.model_bytes_with_metadata} B with metadata); TFLM vs LiteRT max diff "
-        f"{report['max_diff_steps']} steps over {report['windows']} windows"
+        f"{report['max_diff_steps']} steps (reference kernels; XNNPACK {report['max_diff_steps_xnnpack']}) "
+        f"over {report['windows']} windows"
     )
+    if report["max_diff_steps"] is not None and report["max_diff_steps"] > 1:
+        typer.echo(f"warning: TFLM differs from LiteRT by {report['max_diff_steps']} int8 steps (expected <= 1)", err=True)
     typer.echo(json.dumps(report["flash"]))
 
 
