@@ -27,7 +27,7 @@ import numpy as np
 
 from firmware_bridge.protocol import PROTOCOL_VERSION, labels_hash
 from firmware_bridge.tflm import check_supported, measure_arena, model_ops, resolver_method
-from sdk.bundle import METADATA_NAME, Bundle, _metadata_name, _pack, _parse
+from sdk.bundle import Bundle, strip_metadata
 from sdk.errors import ConfigError
 
 ARENA_ALIGNMENT_BYTES = 16
@@ -46,23 +46,6 @@ class Export:
     model_bytes: int  # the C array (metadata stripped)
     model_bytes_with_metadata: int
     report: dict = field(default_factory=dict)
-
-
-def strip_metadata(model: bytes, *, source: str = "model") -> bytes:
-    """The model without Auricle's JSON metadata (its buffer emptied, its entry removed).
-
-    Other metadata (the converter's ``min_runtime_version`` etc.) stays. The
-    buffer is emptied rather than deleted so every other buffer index holds.
-    """
-    parsed = _parse(model, source)
-    kept = []
-    for entry in parsed.metadata or []:
-        if _metadata_name(entry) == METADATA_NAME:
-            parsed.buffers[entry.buffer].data = None
-        else:
-            kept.append(entry)
-    parsed.metadata = kept or None
-    return _pack(parsed)
 
 
 def c_identifier(name: str) -> str:

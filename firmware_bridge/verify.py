@@ -68,7 +68,7 @@ def verify(bundle: Bundle, inputs: np.ndarray, *, model: bytes | None = None, ar
     steps, reference kernels), ``max_diff_steps_xnnpack``, ``max_abs_diff``,
     ``windows``, ``arena_bytes``, ``flash``.
     """
-    from firmware_bridge.export import strip_metadata
+    from sdk.bundle import strip_metadata
 
     model = strip_metadata(bundle.model, source=bundle.source) if model is None else model
     inp, out = bundle.inputs[0], bundle.outputs[0]
