@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import synthesize
-from firmware_bridge.export import export, strip_metadata
+from firmware_bridge.export import export
+from sdk.bundle import strip_metadata
 from firmware_bridge.tflm import TFLM_BUILTINS, MicroInterpreter, model_ops, resolver_method
 from firmware_bridge.verify import verify
 from fw_helpers import C_DIR, REPO, STUBS, build
