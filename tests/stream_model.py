@@ -102,9 +102,40 @@ def build_keras_model(frontend, num_labels: int = 3):
     return keras.Model(inputs, outputs)
 
 
+CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "test-models")
+
+
+def _recipe_digest() -> str:
+    """Changes when anything that shapes the model changes: this file, the front end, the exporter."""
+    import hashlib
+
+    import tensorflow as tf
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    digest = hashlib.sha256(tf.__version__.encode())
+    for name in ("tests/stream_model.py", "sdk/frontend.py", "quantize/export.py"):
+        with open(os.path.join(root, name), "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
 @functools.lru_cache(maxsize=1)
 def yes_bundle_path() -> str:
-    """Train, convert to int8 and wrap the "yes" model; return the artifact's path."""
+    """The "yes" model's artifact path: from .cache/test-models, or trained now (about 15 s) and cached.
+
+    Set AURICLE_RETRAIN=1 to ignore the cache.
+    """
+    path = os.path.join(CACHE, f"yes-{_recipe_digest()}.tflite")
+    if os.path.exists(path) and not os.environ.get("AURICLE_RETRAIN"):
+        return path
+    os.makedirs(CACHE, exist_ok=True)
+    fresh = _train_yes_bundle()
+    os.replace(fresh, path)  # atomic: parallel sessions never see half a file
+    os.rmdir(os.path.dirname(fresh))
+    return path
+
+
+def _train_yes_bundle() -> str:
     import quantize  # noqa: F401
     import tensorflow as tf
 
@@ -129,7 +160,7 @@ def yes_bundle_path() -> str:
         detection=DetectionDefaults(threshold=0.6, smoothing_s=0.3, refractory_s=1.0, min_count=2, hop_s=0.1),
         provenance={"data": "espeak-ng synthetic, tests/stream_model.py"},
     )
-    path = os.path.join(tempfile.mkdtemp(prefix="auricle-stream-"), "yes.tflite")
+    path = os.path.join(tempfile.mkdtemp(prefix="auricle-stream-", dir=CACHE), "yes.tflite")
     bundle.save(path)
     return path
 
