@@ -2,7 +2,7 @@
 
 Pipeline per block: resample (source rate -> model rate, soxr streaming) ->
 streaming front end (new frames only) -> scorer (ring of the last window, or a
-streaming model's state) -> every ``hop_s`` one inference -> ``Smoother``
+streaming model's state, ``sdk.streaming``) -> every ``hop_s`` one inference -> ``Smoother``
 (moving mean, per-label thresholds, min_count, refractory) -> ``Detection``.
 
 Inference points are fixed in frame numbers (the first when a whole window is
@@ -29,6 +29,7 @@ from sdk.events import Detection
 from sdk.frontend import FrontEnd
 from sdk.scorers import WindowScorer
 from sdk.smoothing import Smoother, check_threshold
+from sdk.streaming import StreamingEngine, StreamingScorer
 from sdk.vad import make_gate
 
 LATENCY_HISTORY = 1000  # hops kept for latency percentiles
@@ -95,7 +96,9 @@ class Detector:
         Passed to ``sdk.engine.Engine``.
 
     Only the first head is detected on; its background labels (``head.background``
-    and labels starting with ``_``) are never reported.
+    and labels starting with ``_``) are never reported. A streaming-aware bundle
+    (``bundle.streaming``) runs every frame through its state once; the voice gate
+    then cannot skip steps and is ignored for inference (``stats.skipped`` stays 0).
     """
 
     def __init__(
@@ -157,8 +160,17 @@ class Detector:
         self._silent_posterior = np.array(
             [0.0 if l in self.thresholds else 1.0 / max(1, len(self.background)) for l in self.labels], np.float32
         )
-        self.engine = Engine(bundle, threads=threads, xnnpack=xnnpack)
-        self.scorer = WindowScorer(bundle, self.engine)
+        if bundle.streaming:
+            self.engine = StreamingEngine(bundle, threads=threads, xnnpack=xnnpack)
+            self.scorer = StreamingScorer(bundle, self.engine)
+            if self.hop_frames % self.engine.frames_per_step:
+                raise ConfigError(
+                    f"Detector: hop_s={self.hop_s:g} is {self.hop_frames} frames, not a multiple of the streaming "
+                    f"model's frames_per_step={self.engine.frames_per_step}"
+                )
+        else:
+            self.engine = Engine(bundle, threads=threads, xnnpack=xnnpack)
+            self.scorer = WindowScorer(bundle, self.engine)
         self.frontend = FrontEnd(fe)
         self.gate = make_gate(vad, fe)
         self.vad = vad
@@ -175,7 +187,7 @@ class Detector:
             self.gate.reset()
         self._activity = np.zeros(self.bundle.frontend.clip_frames, bool)  # voice flag per frame in the window
         self._frames_seen = 0
-        self._frames_to_next = self.bundle.frontend.clip_frames  # first inference: a full window
+        self._frames_to_next = self.scorer.first_frames  # first inference: a full window
         self._resampler: Resampler | None = None
         self.sample_rate: int | None = None  # of the incoming blocks
         self.stats = StreamStats()

@@ -3,8 +3,8 @@
 ``WindowScorer`` keeps the last ``clip_frames`` frames in a fixed ring and runs
 an ordinary (whole-window) model on them. ``StreamingScorer`` (in
 ``sdk.streaming``) runs a streaming-aware model that carries its own state and
-sees each frame once. Both have ``push(frames)``, ``score()``, ``reset()`` and
-``warm`` (enough frames seen for a first score).
+sees each frame once. Both have ``push(frames)``, ``score()``, ``reset()``, ``first_frames``
+(frames before the first score) and ``skippable`` (may a voice gate skip it).
 """
 from __future__ import annotations
 
@@ -18,17 +18,15 @@ class WindowScorer:
     """The last ``clip_frames`` frames, re-run through the model at each score."""
 
     skippable = True  # scores depend only on the window, so silent windows may skip the model
+    streaming = False
 
     def __init__(self, bundle: Bundle, engine: Engine):
         self.engine = engine
         fe = bundle.frontend
         self.clip_frames = fe.clip_frames
+        self.first_frames = fe.clip_frames  # frames before the first score
         self._ring = np.zeros((fe.clip_frames, fe.num_features), np.float32)
         self._seen = 0
-
-    @property
-    def warm(self) -> bool:
-        return self._seen >= self.clip_frames
 
     def push(self, frames: np.ndarray) -> None:
         k = frames.shape[0]

@@ -169,3 +169,59 @@ def tf_keras_adam(learning_rate: float):
     import tf_keras as keras
 
     return keras.optimizers.Adam(learning_rate)
+
+
+def build_streamable_model(frontend, num_labels: int = 3):
+    """Like build_keras_model, but with time stride 1 everywhere, so quantize.streaming can convert it."""
+    import quantize  # noqa: F401
+    import tf_keras as keras
+
+    inputs = keras.Input((frontend.clip_frames, frontend.num_features))
+    x = keras.layers.Reshape((frontend.clip_frames, frontend.num_features, 1))(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Conv2D(12, (3, 3), strides=(1, 2), activation="relu")(x)
+    x = keras.layers.Conv2D(16, (3, 3), strides=(1, 2), activation="relu")(x)
+    x = keras.layers.Conv2D(24, (3, 3), dilation_rate=(2, 1), activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(num_labels, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+@functools.lru_cache(maxsize=1)
+def yes_streaming_bundle_paths() -> tuple[str, str]:
+    """(whole-window int8 artifact, streaming int8 artifact) of one streamable "yes" model, cached like yes_bundle_path."""
+    digest = _recipe_digest()
+    paths = tuple(os.path.join(CACHE, f"yes-{kind}-{digest}.tflite") for kind in ("window", "streaming"))
+    if all(os.path.exists(p) for p in paths) and not os.environ.get("AURICLE_RETRAIN"):
+        return paths
+    os.makedirs(CACHE, exist_ok=True)
+    import quantize  # noqa: F401
+    import tensorflow as tf
+
+    from quantize.export import to_tflite
+    from quantize.streaming import streaming_metadata, to_streaming, to_streaming_tflite
+    from sdk.bundle import Bundle, DetectionDefaults, Head
+    from sdk.frontend import FrontEndConfig, features
+
+    tf.random.set_seed(1)
+    rng = np.random.default_rng(1)
+    frontend = FrontEndConfig()
+    x, y = _dataset(frontend, rng)
+    model = build_streamable_model(frontend)
+    model.compile(optimizer=tf_keras_adam(0.005), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=12, batch_size=32, shuffle=True, verbose=0)
+    detection = DetectionDefaults(threshold=0.6, smoothing_s=0.3, refractory_s=1.0, min_count=2, hop_s=0.1)
+    common = dict(frontend=frontend, heads=[Head("keyword", LABELS, background=("_unknown_", "_silence_"))],
+                  detection=detection, provenance={"data": "espeak-ng synthetic, tests/stream_model.py"})
+    window = Bundle.create(to_tflite(model, mode="int8", calibration=x[rng.permutation(len(x))[:300]]),
+                           name="yes-streamable-window", **common)
+    streaming_model = to_streaming(model, frames_per_step=5)  # one 0.1 s hop
+    calibration = np.concatenate([features(np.concatenate([noise(rng, 8000, -45), place(c, 16000, rng)]),
+                                           config=frontend) for c in [speak("yes", voice=v) for v in TRAIN_VOICES]])
+    streaming = Bundle.create(to_streaming_tflite(streaming_model, mode="int8", calibration=calibration),
+                              name="yes-streamable-streaming", streaming=streaming_metadata(streaming_model), **common)
+    for bundle, path in zip((window, streaming), paths):
+        tmp = path + f".{os.getpid()}.tmp"
+        bundle.save(tmp)
+        os.replace(tmp, path)
+    return paths
