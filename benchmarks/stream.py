@@ -39,10 +39,18 @@ from sdk.detector import Detector  # noqa: E402
 
 
 def fixture_model(kind: str) -> str:
-    """Path of the test model (``window`` or ``streaming``), built in a child process that may import TF."""
-    function = {"window": "yes_bundle_path", "streaming": "yes_streaming_bundle_paths"}[kind]
+    """Path of a test model, built in a child process that may import TF.
+
+    ``tiny``: the test fixture's model; ``streamable-window`` / ``streamable-streaming``: one
+    model with time stride 1, as a whole-window artifact and as a streaming artifact.
+    """
+    expression = {"tiny": "stream_model.yes_bundle_path()",
+                  "streamable-window": "stream_model.yes_streaming_bundle_paths()[0]",
+                  "streamable-streaming": "stream_model.yes_streaming_bundle_paths()[1]",
+                  "wide-window": "stream_model.wide_streamable_paths()[0]",
+                  "wide-streaming": "stream_model.wide_streamable_paths()[1]"}[kind]
     code = (f"import sys; sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, 'tests')!r}]; import stream_model; "
-            f"r = stream_model.{function}(); print(r if isinstance(r, str) else r[1])")
+            f"print({expression})")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1]
 
@@ -121,12 +129,14 @@ def main(argv=None) -> int:
     parser.add_argument("--realtime", action="store_true", help="pace blocks like a microphone")
     parser.add_argument("--vad", choices=["energy", "webrtc"])
     parser.add_argument("--cpu", type=int, default=0, help="pin to this core (os.sched_setaffinity)")
-    parser.add_argument("--streaming", action="store_true", help="also measure the streaming-aware fixture model")
+    parser.add_argument("--streaming", action="store_true",
+                        help="also measure one streamable model, re-run per hop and as a streaming artifact")
     parser.add_argument("--out", help="write JSON here")
     args = parser.parse_args(argv)
-    models = [("window", args.model or fixture_model("window"))]
+    models = [("given" if args.model else "tiny", args.model or fixture_model("tiny"))]
     if args.streaming:
-        models.append(("streaming", fixture_model("streaming")))
+        models += [(kind, fixture_model(kind)) for kind in ("streamable-window", "streamable-streaming",
+                                                            "wide-window", "wide-streaming")]
     os.sched_setaffinity(0, {args.cpu})
     results = []
     for kind, path in models:
@@ -137,7 +147,22 @@ def main(argv=None) -> int:
             result["kind"] = kind
             results.append(result)
             print(json.dumps(result), flush=True)
+    by_kind = {r["kind"]: r for r in results if r["input_rate"] == results[0]["input_rate"]}
+    comparisons = {}
+    for name in ("streamable", "wide"):
+        if f"{name}-window" in by_kind and f"{name}-streaming" in by_kind:
+            window, stream = by_kind[f"{name}-window"], by_kind[f"{name}-streaming"]
+            # Per hop: the whole window once, against the steps (frames_per_step each) making one hop.
+            comparisons[name] = {
+                "model_ms_per_hop_window": window["inference_ms"]["median"],
+                "model_ms_per_hop_streaming": stream["inference_ms"]["median"],
+                "model_cost_ratio": window["inference_ms"]["median"] / stream["inference_ms"]["median"],
+                "pipeline_rtf_cpu_ratio": window["real_time_factor_cpu"] / stream["real_time_factor_cpu"],
+            }
+    if comparisons:
+        print(json.dumps({"window_vs_streaming": comparisons}))
     report = {
+        "window_vs_streaming": comparisons,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpu_pinned": args.cpu,
                     "python": platform.python_version()},
         "minutes": args.minutes,

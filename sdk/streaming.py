@@ -2,8 +2,8 @@
 
 A streaming model takes ``frames_per_step`` new feature frames plus its state
 tensors, and returns the scores of the window ending at the newest frame plus
-the next state. ``StreamingEngine`` holds the state (float, so a model may
-quantize its state outputs and inputs with different scales) and
+the next state. ``StreamingEngine`` holds the state: raw when a state output and
+its input share type and quantization, else through float (re-quantized) and
 ``StreamingScorer`` plugs it into the Detector in place of the window ring.
 """
 from __future__ import annotations
@@ -31,33 +31,29 @@ class StreamingEngine:
         self._pairs = [(s["input"], s["output"]) for s in spec["states"]]
         resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            interpreter = Interpreter(model_content=bundle.model, num_threads=threads,
-                                      experimental_op_resolver_type=resolver)
-            self._runner = interpreter.get_signature_runner()
+            self._interpreter = Interpreter(model_content=bundle.model, num_threads=threads,
+                                            experimental_op_resolver_type=resolver)
+            self._interpreter.allocate_tensors()
+            runner = self._interpreter.get_signature_runner()
+            inputs, outputs = runner.get_input_details(), runner.get_output_details()
+            del runner  # only its name -> tensor index maps are needed
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{self.source}: LiteRT cannot load this streaming model ({exc})") from None
-        self._inputs = self._runner.get_input_details()
-        self._outputs = self._runner.get_output_details()
+        # Tensor indices once; each step is then set_tensor / invoke / get_tensor, no signature lookups.
+        self._frames = inputs[self._frames_name]
+        self._scores = outputs[self._scores_name]
+        self._states = []  # (input detail, output detail, carry raw values?)
+        for state_in, state_out in self._pairs:
+            a, b = inputs[state_in], outputs[state_out]
+            same = np.dtype(a["dtype"]) == np.dtype(b["dtype"]) and (
+                not np.issubdtype(np.dtype(a["dtype"]), np.integer) or a["quantization"] == b["quantization"])
+            self._states.append((a, b, same))
         self.num_features = bundle.frontend.num_features
         self.reset()
 
     def reset(self) -> None:
-        self._states = {name: np.zeros(self._inputs[name]["shape"], np.float32) for name, _ in self._pairs}
-
-    def _encode(self, name: str, values: np.ndarray) -> np.ndarray:
-        detail = self._inputs[name]
-        dtype = np.dtype(detail["dtype"])
-        values = np.asarray(values, np.float32).reshape(detail["shape"])
-        if np.issubdtype(dtype, np.integer):
-            scale, zero = detail["quantization"]
-            return quantize(values, scale=scale, zero_point=zero, dtype=dtype)
-        return values
-
-    def _decode(self, name: str, values: np.ndarray) -> np.ndarray:
-        if np.issubdtype(values.dtype, np.integer):
-            scale, zero = self._outputs[name]["quantization"]
-            return dequantize(values, scale=scale, zero_point=zero)
-        return np.asarray(values, np.float32)
+        """Zero state, as the converter's model assumes before the first frame."""
+        self._values = [_encode(a, np.zeros(a["shape"], np.float32)) for a, _, _ in self._states]
 
     def step(self, frames: np.ndarray) -> np.ndarray:
         """Scores ``(classes,)`` after ``frames_per_step`` new frames ``(frames_per_step, features)``."""
@@ -65,12 +61,32 @@ class StreamingEngine:
         if frames.shape != (self.frames_per_step, self.num_features):
             raise ConfigError(f"{self.source}: a step takes frames of shape "
                               f"({self.frames_per_step}, {self.num_features}), got {frames.shape}")
-        feeds = {self._frames_name: self._encode(self._frames_name, frames)}
-        feeds.update({name: self._encode(name, state) for name, state in self._states.items()})
-        results = self._runner(**feeds)
-        for state_in, state_out in self._pairs:
-            self._states[state_in] = self._decode(state_out, results[state_out])
-        return self._decode(self._scores_name, results[self._scores_name]).reshape(-1)
+        interpreter = self._interpreter
+        interpreter.set_tensor(self._frames["index"], _encode(self._frames, frames))
+        for (a, _, _), value in zip(self._states, self._values):
+            interpreter.set_tensor(a["index"], value)
+        interpreter.invoke()
+        self._values = [
+            interpreter.get_tensor(b["index"]) if same else _encode(a, _decode(b, interpreter.get_tensor(b["index"])))
+            for a, b, same in self._states
+        ]
+        return _decode(self._scores, interpreter.get_tensor(self._scores["index"])).reshape(-1)
+
+
+def _encode(detail: dict, values: np.ndarray) -> np.ndarray:
+    dtype = np.dtype(detail["dtype"])
+    values = np.asarray(values, np.float32).reshape(detail["shape"])
+    if np.issubdtype(dtype, np.integer):
+        scale, zero = detail["quantization"]
+        return quantize(values, scale=scale, zero_point=zero, dtype=dtype)
+    return values
+
+
+def _decode(detail: dict, values: np.ndarray) -> np.ndarray:
+    if np.issubdtype(values.dtype, np.integer):
+        scale, zero = detail["quantization"]
+        return dequantize(values, scale=scale, zero_point=zero)
+    return np.asarray(values, np.float32)
 
 
 class StreamingScorer:

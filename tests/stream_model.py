@@ -225,3 +225,50 @@ def yes_streaming_bundle_paths() -> tuple[str, str]:
         bundle.save(tmp)
         os.replace(tmp, path)
     return paths
+
+
+@functools.lru_cache(maxsize=4)
+def wide_streamable_paths(channels: int = 64) -> tuple[str, str]:
+    """(window, streaming) int8 artifacts of an untrained DS-CNN-sized streamable model, for cost benchmarks.
+
+    Cost does not depend on the weights, so these are random (seeded) and calibrated on noise features.
+    """
+    key = f"wide{channels}-{_recipe_digest()}"
+    paths = tuple(os.path.join(CACHE, f"{key}-{kind}.tflite") for kind in ("window", "streaming"))
+    if all(os.path.exists(p) for p in paths) and not os.environ.get("AURICLE_RETRAIN"):
+        return paths
+    os.makedirs(CACHE, exist_ok=True)
+    import quantize  # noqa: F401
+    import tf_keras as keras
+
+    from quantize.export import to_tflite
+    from quantize.streaming import streaming_metadata, to_streaming, to_streaming_tflite
+    from sdk.bundle import Bundle, Head
+    from sdk.frontend import FrontEndConfig, features
+
+    keras.utils.set_random_seed(0)
+    frontend = FrontEndConfig()
+    inputs = keras.Input((frontend.clip_frames, frontend.num_features))
+    x = keras.layers.Reshape((frontend.clip_frames, frontend.num_features, 1))(inputs)
+    x = keras.layers.Conv2D(channels, (5, 3), strides=(1, 2), activation="relu")(x)
+    for dilation in (1, 2, 4):
+        x = keras.layers.DepthwiseConv2D((3, 3), dilation_rate=(dilation, 1), activation="relu")(x)
+        x = keras.layers.Conv2D(channels, 1, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+    rng = np.random.default_rng(0)
+    sequence = features(noise(rng, 16000 * 20, -40), config=frontend)
+    windows = np.stack([sequence[s : s + frontend.clip_frames] for s in range(0, 900, 10)])
+    head = [Head("keyword", LABELS, background=("_unknown_", "_silence_"))]
+    streaming_model = to_streaming(model, frames_per_step=5)
+    bundles = (
+        Bundle.create(to_tflite(model, mode="int8", calibration=windows), frontend=frontend, heads=head,
+                      name=f"wide{channels}-window"),
+        Bundle.create(to_streaming_tflite(streaming_model, mode="int8", calibration=sequence), frontend=frontend,
+                      heads=head, name=f"wide{channels}-streaming", streaming=streaming_metadata(streaming_model)),
+    )
+    for bundle, path in zip(bundles, paths):
+        tmp = path + f".{os.getpid()}.tmp"
+        bundle.save(tmp)
+        os.replace(tmp, path)
+    return paths
