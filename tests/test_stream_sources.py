@@ -97,3 +97,15 @@ def test_microphone_that_does_not_exist():
         Microphone("Imaginary USB mic")
     with pytest.raises(DeviceError, match="input device 4242 does not exist.*(available inputs|no input devices found)"):
         Microphone(4242)
+
+
+def test_streaming_runtime_never_imports_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys; import sdk.detector, sdk.listen, sdk.stream_eval, sdk.streaming, sdk.microphone, sdk.sinks; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'quantize')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+    assert done.returncode == 0, done.stdout + done.stderr
