@@ -158,7 +158,8 @@ class Detector:
             refractory_s=self.refractory_s,
             background=self.background,
         )
-        self._silent_posterior = np.array(
+        # What a skipped (silent) hop contributes to smoothing: no keyword, all background.
+        self.silent_posterior = np.array(
             [0.0 if l in self.thresholds else 1.0 / max(1, len(self.background)) for l in self.labels], np.float32
         )
         if bundle.streaming:
@@ -175,7 +176,9 @@ class Detector:
         self.frontend = FrontEnd(fe)
         self.gate = make_gate(vad, fe)
         self.vad = vad
-        self._hop_hook: Callable | None = None  # (end_s, posterior or None) per inference point; stream_eval
+        # Called as hop_listener(end_s, raw posterior, or None where the gate skipped) at every
+        # inference point, before smoothing; sdk.stream_eval records score traces with it.
+        self.hop_listener: Callable | None = None
         self.reset()
 
     # ----------------------------------------------------------------- state
@@ -273,7 +276,7 @@ class Detector:
         start_s = max(0.0, end_s - fe.clip_s)
         if self.gate is not None and self.scorer.skippable and not self._activity.any():
             self.stats.skipped += 1
-            posterior = self._silent_posterior
+            posterior = self.silent_posterior
             raw = None
         else:
             started = time.perf_counter()
@@ -281,8 +284,8 @@ class Detector:
             self.stats.add_latency(self._model_s + time.perf_counter() - started)
             self.stats.inferences += 1
         self._model_s = 0.0
-        if self._hop_hook is not None:
-            self._hop_hook(end_s, raw)
+        if self.hop_listener is not None:
+            self.hop_listener(end_s, raw)
         events = [
             Detection(label, score, start_s, end_s, model=self.bundle.name)
             for label, score in self.smoother.push(posterior, end_s)

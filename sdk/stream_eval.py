@@ -185,17 +185,17 @@ def trace_scores(detector: Detector, samples: np.ndarray, sample_rate: int, *, b
     def record(end_s, posterior):
         times.append(end_s)
         skipped.append(posterior is None)
-        rows.append(detector._silent_posterior if posterior is None else np.asarray(posterior, np.float32))
+        rows.append(detector.silent_posterior if posterior is None else np.asarray(posterior, np.float32))
 
     detector.reset()
-    detector._hop_hook = record
+    detector.hop_listener = record
     try:
         block = max(1, int(block_s * sample_rate))
         for start in range(0, samples.shape[0], block):
             detector.feed(samples[start : start + block], sample_rate)
         detector.flush()
     finally:
-        detector._hop_hook = None
+        detector.hop_listener = None
     return ScoreTrace(
         times_s=np.asarray(times, np.float64),
         posteriors=np.asarray(rows, np.float32).reshape(len(rows), len(detector.labels)),
