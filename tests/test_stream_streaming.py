@@ -139,3 +139,15 @@ def test_streaming_detector_matches_the_window_detector():
     assert streamed_detector.stats.skipped == 0  # state needs every frame
     with pytest.raises(ConfigError, match="not a multiple of the streaming model's frames_per_step=5"):
         Detector(streaming, hop_s=0.06)
+
+
+def test_whole_window_engine_refuses_a_streaming_model():
+    from sdk.engine import Engine
+
+    streaming = to_streaming(hand_model(), frames_per_step=1)
+    bundle = Bundle.create(to_streaming_tflite(streaming), frontend=FrontEndConfig(n_mels=1, fmax_hz=8000, clip_s=0.09),
+                           heads=[Head("value", ("x",))], streaming=streaming_metadata(streaming))
+    with pytest.raises(ConfigError, match="a streaming model .state inputs. runs in sdk.detector.Detector"):
+        Engine(bundle)
+    with pytest.raises(ConfigError, match="a step takes frames of shape \\(1, 1\\), got \\(2, 1\\)"):
+        StreamingEngine(bundle).step(np.zeros((2, 1), np.float32))
