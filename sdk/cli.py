@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # sdk modules that define ``register(app)``; each adds runtime commands.
-_SDK_COMMANDS = ("sdk.commands",)
+_SDK_COMMANDS = ("sdk.commands", "sdk.wyoming_service")
 # Used when auricle runs from a source tree without being pip-installed.
 _FALLBACK_PLUGINS = ("quantize.cli", "firmware_bridge.cli")
 
