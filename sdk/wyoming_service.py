@@ -20,9 +20,11 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable
+from pathlib import Path
+from typing import Iterable, List, Optional
 
 import numpy as np
+import typer
 
 from sdk import __version__
 from sdk.audio import to_mono
@@ -289,27 +291,23 @@ async def serve(uri: str, service: WakeService, *, ready: asyncio.Event | None =
         await server.stop()
 
 
-def register(app) -> None:
-    import typer
-    from pathlib import Path
-    from typing import List
+def wyoming_command(
+    models: List[Path] = typer.Argument(..., help="Model artifacts; every foreground label is a wake word."),
+    uri: str = typer.Option("tcp://0.0.0.0:10400", help="Where to listen: tcp://HOST:PORT or unix://PATH."),
+    threshold: Optional[float] = typer.Option(None, help="Threshold for every wake word (default: the model's)."),
+    language: List[str] = typer.Option(["en"], help="Language(s) to advertise."),
+    threads: int = typer.Option(1, help="LiteRT threads per client stream."),
+    debug: bool = typer.Option(False, help="Log every event."),
+):
+    """Serve models as wake words to Home Assistant over the Wyoming protocol."""
+    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    service = WakeService([Bundle.load(m) for m in models], languages=language, threshold=threshold, threads=threads)
+    log.info("serving %s at %s", ", ".join(service.words), uri)
+    try:
+        asyncio.run(serve(uri, service))
+    except KeyboardInterrupt:
+        pass
 
-    @app.command("wyoming")
-    def wyoming_command(
-        models: List[Path] = typer.Argument(..., help="Model artifacts; every foreground label is a wake word."),
-        uri: str = typer.Option("tcp://0.0.0.0:10400", help="Where to listen: tcp://HOST:PORT or unix://PATH."),
-        threshold: float = typer.Option(None, help="Detection threshold for every wake word (default: the model's)."),
-        language: List[str] = typer.Option(["en"], help="Language(s) to advertise."),
-        threads: int = typer.Option(1, help="LiteRT threads per client stream."),
-        debug: bool = typer.Option(False, help="Log every event."),
-    ):
-        """Serve models as wake words to Home Assistant over the Wyoming protocol."""
-        logging.basicConfig(level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        service = WakeService(
-            [Bundle.load(m) for m in models], languages=language, threshold=threshold, threads=threads
-        )
-        log.info("serving %s at %s", ", ".join(service.words), uri)
-        try:
-            asyncio.run(serve(uri, service))
-        except KeyboardInterrupt:
-            pass
+
+def register(app: typer.Typer) -> None:
+    app.command("wyoming")(wyoming_command)
