@@ -1,0 +1,422 @@
+"""Synthetic speech for any keyword a user types: espeak-ng, flite, festival.
+
+Three engines with many voices give distinct synthetic "speakers": each
+variant draws an engine and voice (espeak-ng accents x voice variants such as
+``en-us+m3``; flite ``kal16``/``slt``/``rms``/``awb``; festival ``kal``,
+``ked`` and ``slt`` HTS), a pitch, a speed and a gain. A clip's ``speaker``
+is ``engine:voice``, so :func:`quantize.data.split_by_speaker` keeps each
+voice on one side of a split.
+
+Output is trimmed of leading and trailing silence (energy-based) so a keyword
+sits centred when fitted to the model window, and cached on disk under a hash
+of (engine, voice, parameters, text, gain): a re-run starts no process.
+
+:func:`near_misses` proposes confusable negatives ("hey lumen" -> "hey
+lemon", "human", "lumen"), ranked by espeak-ng phoneme distance, and
+:data:`UNKNOWN_WORDS` is a list of everyday words for the ``_unknown_`` class.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import pathlib
+import re
+import shutil
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import soundfile
+
+from quantize.data import Clip
+from sdk.audio import read_audio
+from sdk.errors import AuricleError, ConfigError
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("espeak-ng", "flite", "festival")
+_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+_APT = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
+
+# espeak-ng voice variants (``+name``) that sound like speech, not effects.
+ESPEAK_VARIANTS = (
+    "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
+    "klatt", "klatt2", "klatt3", "croak", "Andy", "Annie", "Alicia", "david", "steph",
+    "john", "linda", "max", "paul", "rob", "robert", "travis", "victor", "grandpa", "edward",
+)
+FLITE_VOICES = ("kal16", "slt", "rms", "awb", "kal")
+FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+_SILENT_PEAK = 1e-3  # a synthesized file whose peak is below this said nothing
+_TRIM_BELOW_DB = 40.0  # frames this far under the loudest 10 ms frame are silence
+_CACHE_VERSION = 1  # bump when post-processing changes, to invalidate cached files
+
+UNKNOWN_WORDS = (
+    # Speech Commands' words plus everyday words: negatives for the _unknown_ class.
+    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "zero", "one", "two",
+    "three", "four", "five", "six", "seven", "eight", "nine", "bed", "bird", "cat", "dog", "happy",
+    "house", "marvin", "sheila", "tree", "wow", "backward", "forward", "follow", "learn", "visual",
+    "hello", "okay", "please", "thanks", "water", "coffee", "music", "light", "lamp", "door",
+    "window", "kitchen", "table", "chair", "phone", "paper", "morning", "evening", "today",
+    "tomorrow", "weather", "time", "number", "people", "little", "family", "money", "open", "close",
+    "start", "play", "pause", "next", "again", "maybe", "never", "always", "really", "because",
+    "about", "after", "before", "under", "over", "never mind", "what", "where", "when", "why",
+    "how", "who", "this", "that", "there", "here", "good", "great", "nice", "very", "much", "many",
+    "some", "other", "another", "system", "computer", "garden", "yellow", "purple", "orange",
+    "green", "blue", "red", "black", "white", "summer", "winter", "river", "mountain", "letter",
+    "station", "window", "button", "silver", "doctor", "teacher", "student", "lemon", "melon",
+    "human", "woman", "women", "moment", "common", "person", "season", "reason", "salmon",
+    "demon", "lumber", "number", "summon", "ramen", "omen", "hey", "hay", "say", "day", "way",
+    "okay google", "alexa", "hey siri", "what time is it", "turn it off", "call mom",
+)
+UNKNOWN_WORDS = tuple(dict.fromkeys(UNKNOWN_WORDS))  # drop repeats, keep order
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to say a word: engine, voice and its parameters."""
+
+    engine: str
+    voice: str
+    pitch: float  # espeak-ng 0-99; flite/festival target F0 in Hz
+    speed: float  # espeak-ng words per minute; flite/festival duration stretch (>1 slower)
+    gain_db: float
+
+    @property
+    def speaker(self) -> str:
+        return f"{self.engine}:{self.voice}"
+
+
+# ----------------------------------------------------------------- voices
+
+
+def _require(engine: str) -> str:
+    if engine not in ENGINES:
+        raise ConfigError(f"tts: engine {engine!r} is not one of {ENGINES}")
+    binary = shutil.which(_BINARY[engine])
+    if binary is None:
+        raise ConfigError(f"tts: engine {engine!r} is not installed ({_BINARY[engine]} not found; apt-get install {_APT[engine]})")
+    return binary
+
+
+@functools.lru_cache(maxsize=None)
+def voices(engine: str) -> tuple[str, ...]:
+    """Installed voices of ``engine`` that we use (espeak-ng: ``accent+variant``)."""
+    _require(engine)
+    if engine == "espeak-ng":
+        listing = subprocess.run(["espeak-ng", "--voices=en"], capture_output=True, text=True, timeout=30).stdout
+        # Only espeak's own (gmw/...) voices: mbrola ones need extra packages and go silent without them.
+        accents = sorted({row.split()[1] for row in listing.splitlines()[1:] if len(row.split()) > 4 and row.split()[4].startswith("gmw/")})
+        variants_listing = subprocess.run(["espeak-ng", "--voices=variant"], capture_output=True, text=True, timeout=30).stdout
+        installed = {row.split()[-1].split("/")[-1].lower() for row in variants_listing.splitlines()[1:] if row.strip()}
+        variants = [v for v in ESPEAK_VARIANTS if v.lower() in installed]
+        return tuple(f"{a}+{v}" for a in accents for v in variants) or tuple(accents)
+    if engine == "flite":
+        listing = subprocess.run(["flite", "-lv"], capture_output=True, text=True, timeout=30).stdout
+        available = set(listing.replace("Voices available:", "").split())
+        return tuple(v for v in FLITE_VOICES if v in available)
+    found = {p.name for p in pathlib.Path("/usr/share/festival/voices").glob("*/*") if p.is_dir()}
+    return tuple(v for v in FESTIVAL_VOICES if v in found)
+
+
+def plan_variants(word: str, count: int, *, engines: Sequence[str] = ENGINES, seed: int = 0) -> list[Variant]:
+    """``count`` variants of ``word``: engines in turn, voices without repeats until all are used."""
+    rng = np.random.default_rng(int.from_bytes(hashlib.sha1(f"{seed}\0{word}".encode()).digest()[:8], "big"))
+    pools = {}
+    for engine in engines:
+        names = list(voices(engine))
+        if not names:
+            raise ConfigError(f"tts: engine {engine!r} has no usable voices installed (apt-get install {_APT[engine]})")
+        pools[engine] = names
+    queues: dict[str, list[str]] = {e: [] for e in engines}
+    plan = []
+    for k in range(count):
+        engine = engines[k % len(engines)]
+        if not queues[engine]:
+            queues[engine] = [pools[engine][i] for i in rng.permutation(len(pools[engine]))]
+        voice = queues[engine].pop()
+        if engine == "espeak-ng":
+            pitch, speed = int(rng.integers(20, 81)), int(rng.integers(120, 201))
+        else:
+            female = "slt" in voice or "ked" in voice
+            pitch = int(rng.integers(150, 231) if female else rng.integers(80, 151))
+            speed = round(float(rng.uniform(0.8, 1.3)), 2)
+        plan.append(Variant(engine, voice, pitch, speed, round(float(rng.uniform(-12.0, 0.0)), 1)))
+    return plan
+
+
+def _command(variant: Variant, out_path: str) -> tuple[list[str], str | None]:
+    """Command line and stdin text for one engine call (text is appended or piped)."""
+    if variant.engine == "espeak-ng":
+        return ["espeak-ng", "-v", variant.voice, "-p", str(variant.pitch), "-s", str(variant.speed), "-w", out_path], None
+    if variant.engine == "flite":
+        return [
+            "flite", "-voice", variant.voice, "--setf", f"duration_stretch={variant.speed}",
+            "--setf", f"int_f0_target_mean={variant.pitch}", "-o", out_path,
+        ], None
+    evals = [f"(voice_{variant.voice})", f"(Parameter.set 'Duration_Stretch {variant.speed})"]
+    if "diphone" in variant.voice:
+        evals.append(
+            f"(set! int_lr_params '((target_f0_mean {variant.pitch}) (target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))"
+        )
+    command = ["text2wave", "-o", out_path]
+    for expression in evals:
+        command += ["-eval", expression]
+    return command, "stdin"
+
+
+# ------------------------------------------------------------- synthesis
+
+
+def check_text(word: str) -> str:
+    """The text to speak, or ConfigError for a keyword no engine can say."""
+    if not isinstance(word, str) or not word.strip():
+        raise ConfigError(f"tts: keyword {word!r} is empty; give the words to say")
+    if not re.search(r"[^\W\d_]", word):
+        raise ConfigError(f"tts: keyword {word!r} has no letters; spell numbers and symbols as words")
+    return " ".join(word.split())
+
+
+def trim_silence(samples: np.ndarray, sample_rate: int, *, below_db: float = _TRIM_BELOW_DB, pad_s: float = 0.02) -> np.ndarray:
+    """Cut leading and trailing 10 ms frames quieter than ``below_db`` under the loudest, keeping ``pad_s``."""
+    frame = max(1, int(sample_rate * 0.01))
+    count = samples.shape[0] // frame
+    if count == 0:
+        return samples
+    energy = np.mean(samples[: count * frame].reshape(count, frame).astype(np.float64) ** 2, axis=1)
+    loud = np.nonzero(energy > energy.max() * 10 ** (-below_db / 10))[0]
+    pad = int(pad_s * sample_rate)
+    start = max(0, loud[0] * frame - pad)
+    end = min(samples.shape[0], (loud[-1] + 1) * frame + pad)
+    return samples[start:end]
+
+
+def _cache_path(out_dir: pathlib.Path, text: str, variant: Variant) -> pathlib.Path:
+    key = json.dumps([_CACHE_VERSION, variant.engine, variant.voice, variant.pitch, variant.speed, variant.gain_db, text])
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+    slug = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "word"
+    return out_dir / slug / f"{variant.engine}-{digest}.wav"
+
+
+def synthesize_one(text: str, variant: Variant, out_dir: pathlib.Path) -> tuple[pathlib.Path, float]:
+    """Speak ``text`` with one variant into the cache; return (path, duration_s). Cached files are reused."""
+    path = _cache_path(out_dir, text, variant)
+    if path.is_file():
+        return path, soundfile.info(str(path)).duration
+    _require(variant.engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        raw = str(pathlib.Path(tmp) / "raw.wav")
+        command, stdin = _command(variant, raw)
+        if stdin is None:
+            command = command + ([text] if variant.engine == "espeak-ng" else ["-t", text])
+        try:
+            done = subprocess.run(command, input=text if stdin else None, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            raise ConfigError(f"tts: {variant.speaker} took over 60 s to say {text!r}") from None
+        if done.returncode != 0 or not pathlib.Path(raw).is_file() or pathlib.Path(raw).stat().st_size <= 44:
+            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output file"]
+            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) could not say {text!r}: {detail[0]}")
+        try:
+            audio = read_audio(raw)
+        except AuricleError as exc:
+            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) wrote no usable audio for {text!r} ({exc})") from None
+        peak = float(np.max(np.abs(audio.samples)))
+        if peak < _SILENT_PEAK:
+            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) produced silence for {text!r}")
+        samples = trim_silence(audio.samples, audio.sample_rate)
+        samples = samples / peak * 0.9 * 10 ** (variant.gain_db / 20)
+        partial = pathlib.Path(tmp) / "out.wav"
+        soundfile.write(partial, samples.astype(np.float32), audio.sample_rate, subtype="PCM_16")
+        partial.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+    return path, samples.shape[0] / audio.sample_rate
+
+
+class Synthesized(list):
+    """The clips :func:`synthesize` made (a ``list[Clip]``), plus ``too_long``:
+    ``(clip, duration_s)`` of clips longer than ``clip_s`` that fitting to the
+    model window would cut."""
+
+    too_long: list
+
+
+def synthesize(
+    words: Sequence[str],
+    out_dir,
+    *,
+    variants_per_word: int,
+    engines: Sequence[str] = ENGINES,
+    seed: int = 0,
+    clip_s: float | None = 1.0,
+    label: str | None = None,
+    workers: int = 2,
+) -> Synthesized:
+    """Speak each word ``variants_per_word`` ways into ``out_dir`` (a cache).
+
+    Parameters
+    ----------
+    words : sequence of str
+        Keywords or phrases as typed ("hey lumen").
+    out_dir : path
+        Cache folder; files are named by a hash of what made them.
+    variants_per_word : int
+        Clips per word; engines take turns, voices repeat only after all
+        of an engine's voices were used.
+    engines : sequence of {"espeak-ng", "flite", "festival"}
+    seed : int
+        Picks voices, pitch (espeak-ng 20-80; F0 80-230 Hz), speed (120-200
+        wpm; duration stretch 0.8-1.3) and gain (-12-0 dB).
+    clip_s : float or None
+        Model window; clips longer than this after trimming are reported
+        (warning log and ``result.too_long``), never silently cut.
+    label : str, optional
+        Label of every clip (e.g. ``"_unknown_"`` for negatives); default the word.
+    workers : int
+        Engine processes run at once.
+
+    Raises
+    ------
+    ConfigError
+        Before anything is synthesized for a word that is empty or has no
+        letters, or an engine that is missing; for the word and engine when
+        an engine fails or says nothing.
+    """
+    if variants_per_word < 1:
+        raise ConfigError(f"synthesize: variants_per_word={variants_per_word} must be >= 1")
+    if isinstance(words, str):
+        words = [words]
+    engines = tuple(engines)
+    if not engines:
+        raise ConfigError("synthesize: engines is empty")
+    for engine in engines:
+        _require(engine)
+    texts = [check_text(w) for w in words]
+    out = pathlib.Path(out_dir)
+    jobs = [(word, text, v) for word, text in zip(words, texts) for v in plan_variants(text, variants_per_word, engines=engines, seed=seed)]
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        done = list(pool.map(lambda job: synthesize_one(job[1], job[2], out), jobs))
+    result = Synthesized(
+        Clip(str(path), label or word, v.speaker, "tts") for (word, _, v), (path, _) in zip(jobs, done)
+    )
+    result.too_long = []
+    if clip_s is not None:
+        for clip, (_, duration_s) in zip(result, done):
+            if duration_s > clip_s:
+                result.too_long.append((clip, duration_s))
+        for clip, duration_s in result.too_long:
+            log.warning("tts: %r by %s lasts %.2f s, longer than the %.2f s window; fitting will cut it",
+                        clip.label, clip.speaker, duration_s, clip_s)
+    return result
+
+
+# -------------------------------------------------------------- negatives
+
+
+def _phonemes(texts: Sequence[str]) -> list[tuple[str, ...]] | None:
+    """espeak-ng phoneme tokens (stress dropped) per text; None without espeak-ng."""
+    if shutil.which("espeak-ng") is None or not texts:
+        return None
+    done = subprocess.run(["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="\n".join(texts) + "\n",
+                          capture_output=True, text=True, timeout=60)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or len(lines) != len(texts):
+        return None
+    return [tuple(t.strip("',") for t in line.split() if t.strip("',")) for line in lines]
+
+
+def _distance(a: Sequence, b: Sequence) -> int:
+    """Levenshtein distance of two token sequences."""
+    previous = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        current = [i]
+        for j, y in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+        previous = current
+    return previous[-1]
+
+
+_VOWELS = ("a", "e", "i", "o", "u", "ee", "oo", "ay", "ai", "ow")
+_ONSETS = ("b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "w", "y", "br", "st", "tr", "sh", "ch")
+
+
+def _spelling_neighbours(token: str) -> set[str]:
+    """Respellings of one word with one vowel group or the onset replaced."""
+    out = set()
+    for match in re.finditer(r"[aeiouy]+", token):
+        if match.start() == 0 and token[0] == "y":
+            continue
+        for vowel in _VOWELS:
+            out.add(token[: match.start()] + vowel + token[match.end():])
+    onset = re.match(r"[^aeiou]*", token).group(0)
+    for new in _ONSETS + ("",):
+        out.add(new + token[len(onset):])
+    out.discard(token)
+    return {w for w in out if re.search(r"[aeiouy]", w)}
+
+
+def near_misses(word: str, *, count: int = 20) -> list[str]:
+    """Up to ``count`` phrases that sound close to ``word`` but are not it.
+
+    Candidates: each word of a phrase alone ("hey lumen" -> "lumen", "hey"),
+    then one word replaced by a real word from :data:`UNKNOWN_WORDS` that
+    sounds close ("hey lemon", "hey human"), then by a respelling with one
+    vowel or onset changed ("hey lumin", "hey rumen"). Closeness is the
+    espeak-ng phoneme edit distance (letters when espeak-ng is missing).
+    Positions take turns, content words (those not in UNKNOWN_WORDS) first,
+    so "lumen" gets as many neighbours as "hey". Candidates pronounced
+    exactly like ``word`` are dropped: a homophone is a positive.
+    """
+    text = check_text(word).lower()
+    tokens = text.split()
+    vocabulary = [w for w in UNKNOWN_WORDS if " " not in w]
+    per_position: list[list[tuple[str, bool]]] = []
+    for i, token in enumerate(tokens):
+        options = [(w, True) for w in vocabulary if w != token] + [(w, False) for w in sorted(_spelling_neighbours(token))]
+        per_position.append([(" ".join(tokens[:i] + [new] + tokens[i + 1:]), real) for new, real in options])
+    names = [name for options in per_position for name, _ in options]
+    sounds = _phonemes([text, *tokens, *names])
+    if sounds is None:
+        target, token_sounds, keys = tuple(text), [tuple(t) for t in tokens], [tuple(n) for n in names]
+    else:
+        target, token_sounds, keys = sounds[0], sounds[1 : 1 + len(tokens)], sounds[1 + len(tokens) :]
+    sound_of = dict(zip(names, keys))
+    ranked_positions = []
+    for i, options in enumerate(per_position):
+        limit = max(2, round(0.6 * len(token_sounds[i])))
+        scored = []
+        for name, real in options:
+            d = _distance(target, sound_of[name])
+            if real and d > limit:
+                continue  # an unrelated real word is an _unknown_ example, not a near miss
+            if d > 0:
+                scored.append((not real, d, name))
+        ranked_positions.append([name for *_, name in sorted(scored)])
+    order = sorted(range(len(tokens)), key=lambda i: (tokens[i] in vocabulary, i))
+    ordered = list(tokens) if len(tokens) > 1 else []
+    for rank in range(max(len(r) for r in ranked_positions)):
+        ordered += [ranked_positions[i][rank] for i in order if rank < len(ranked_positions[i])]
+    chosen, seen_sounds = [], {target}
+    alone_sounds = dict(zip(tokens, token_sounds))
+    for name in ordered:
+        sound = sound_of.get(name, alone_sounds.get(name))
+        if sound in seen_sounds:
+            continue
+        seen_sounds.add(sound)
+        chosen.append(name)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def unknown_words(keywords: Sequence[str], *, count: int | None = None, seed: int = 0) -> list[str]:
+    """Words from :data:`UNKNOWN_WORDS` that are none of ``keywords`` nor part of them."""
+    banned = {w.lower() for k in keywords for w in [k, *k.split()]}
+    words = [w for w in UNKNOWN_WORDS if w not in banned and not (set(w.split()) & banned)]
+    if count is not None and count < len(words):
+        picks = np.random.default_rng(seed).choice(len(words), size=count, replace=False)
+        words = [words[i] for i in sorted(picks)]
+    return words
