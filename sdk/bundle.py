@@ -293,7 +293,11 @@ def _document_digest(document: dict) -> str:
 def _tensor_infos(model, which: str) -> tuple[TensorInfo, ...]:
     graph = model.subgraphs[0]
     infos = []
-    for index in getattr(graph, which):
+    indices = [int(i) for i in getattr(graph, which)]
+    # sdk.engine.Engine returns outputs sorted by tensor index (the converter's own order for
+    # Keras outputs: alphabetical by output name), not in the subgraph's list order, which can
+    # differ for several outputs; heads must be matched in the order the Engine returns them.
+    for index in sorted(indices) if which == "outputs" else indices:
         tensor = graph.tensors[index]
         q = tensor.quantization
         scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
