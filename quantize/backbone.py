@@ -17,6 +17,7 @@ import json
 import logging
 import pathlib
 import time
+import warnings
 
 import numpy as np
 
@@ -78,7 +79,9 @@ def save_backbone(trunk: keras.Model, path, *, frontend: FrontEndConfig, trainin
 
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    trunk.save(path, include_optimizer=False, save_format="h5")
+    with warnings.catch_warnings():  # HDF5 is "legacy" to Keras, but one portable file is what we ship
+        warnings.simplefilter("ignore", UserWarning)
+        trunk.save(path, include_optimizer=False, save_format="h5")
     with h5py.File(path, "a") as f:
         f.attrs[_ATTR] = json.dumps({"frontend": frontend.to_dict(), "training": training or {}})
 
