@@ -442,6 +442,7 @@ def load_features(
     copies: int = 1,
     seed: int = 0,
     max_skipped_fraction: float = 0.05,
+    progress: Callable[[int], None] | None = None,
 ) -> Features:
     """Decode, fit to ``frontend.clip_s``, augment, and compute features.
 
@@ -462,6 +463,12 @@ def load_features(
     seed : int
         Copy ``k`` of clip ``i`` uses ``default_rng([seed, i, k])``, so
         results do not depend on order or batching.
+    max_skipped_fraction : float
+        Unreadable files are skipped and reported; more than this fraction
+        of ``clips`` unreadable raises ``AudioError``. Judge it over the whole
+        data set, not small chunks, or one bad file fails a small chunk.
+    progress : callable ``(clips_done) -> None``, optional
+        Called every 64 clips and at the end, e.g. to advance a progress bar.
 
     Returns
     -------
@@ -488,6 +495,8 @@ def load_features(
     decoded: dict = {}
     limit_s = frontend.clip_samples / frontend.sample_rate
     for i, clip in enumerate(clips):
+        if progress is not None and i and i % 64 == 0:
+            progress(i)
         try:
             samples, duration_s = load_clip_audio(clip, frontend.sample_rate, frontend.clip_samples, decoded=decoded)
         except AuricleError as exc:
@@ -503,6 +512,8 @@ def load_features(
             rows.append(features(audio, config=frontend))
             ys.append(index_of[clip.label])
             clip_index.append(i)
+    if progress is not None:
+        progress(len(clips))
     if len(skipped) > max_skipped_fraction * len(clips):
         raise AudioError(
             f"load_features: {len(skipped)} of {len(clips)} files are unreadable (more than "

@@ -202,6 +202,34 @@ def _cache_path(out_dir: pathlib.Path, text: str, variant: Variant) -> pathlib.P
     return out_dir / slug / f"{variant.engine}-{digest}.wav"
 
 
+def _finish(raw: pathlib.Path, text: str, variant: Variant, path: pathlib.Path, detail: str = "") -> float:
+    """Check, trim and level an engine's output and move it into the cache; return its duration in s."""
+    who = f"tts: {variant.engine} (voice {variant.voice})"
+    if not raw.is_file() or raw.stat().st_size <= 44:
+        raise ConfigError(f"{who} could not say {text!r}: {detail or 'no output file'}")
+    try:
+        audio = read_audio(raw)
+    except AuricleError as exc:
+        raise ConfigError(f"{who} wrote no usable audio for {text!r} ({exc})") from None
+    peak = float(np.max(np.abs(audio.samples)))
+    if peak < _SILENT_PEAK:
+        raise ConfigError(f"{who} produced silence for {text!r}")
+    samples = trim_silence(audio.samples, audio.sample_rate)
+    samples = samples / peak * 0.9 * 10 ** (variant.gain_db / 20)
+    partial = raw.with_name(raw.stem + "-out.wav")
+    soundfile.write(partial, samples.astype(np.float32), audio.sample_rate, subtype="PCM_16")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+    return samples.shape[0] / audio.sample_rate
+
+
+def _run_engine(command: list[str], stdin: str | None, what: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"tts: {what} took over 120 s") from None
+
+
 def synthesize_one(text: str, variant: Variant, out_dir: pathlib.Path) -> tuple[pathlib.Path, float]:
     """Speak ``text`` with one variant into the cache; return (path, duration_s). Cached files are reused."""
     path = _cache_path(out_dir, text, variant)
@@ -210,30 +238,73 @@ def synthesize_one(text: str, variant: Variant, out_dir: pathlib.Path) -> tuple[
     _require(variant.engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        raw = str(pathlib.Path(tmp) / "raw.wav")
-        command, stdin = _command(variant, raw)
+        raw = pathlib.Path(tmp) / "raw.wav"
+        command, stdin = _command(variant, str(raw))
         if stdin is None:
             command = command + ([text] if variant.engine == "espeak-ng" else ["-t", text])
-        try:
-            done = subprocess.run(command, input=text if stdin else None, capture_output=True, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            raise ConfigError(f"tts: {variant.speaker} took over 60 s to say {text!r}") from None
-        if done.returncode != 0 or not pathlib.Path(raw).is_file() or pathlib.Path(raw).stat().st_size <= 44:
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output file"]
-            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) could not say {text!r}: {detail[0]}")
-        try:
-            audio = read_audio(raw)
-        except AuricleError as exc:
-            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) wrote no usable audio for {text!r} ({exc})") from None
-        peak = float(np.max(np.abs(audio.samples)))
-        if peak < _SILENT_PEAK:
-            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) produced silence for {text!r}")
-        samples = trim_silence(audio.samples, audio.sample_rate)
-        samples = samples / peak * 0.9 * 10 ** (variant.gain_db / 20)
-        partial = pathlib.Path(tmp) / "out.wav"
-        soundfile.write(partial, samples.astype(np.float32), audio.sample_rate, subtype="PCM_16")
-        partial.replace(path)  # atomic: a killed run never leaves a half-written cache entry
-    return path, samples.shape[0] / audio.sample_rate
+        done = _run_engine(command, text if stdin else None, f"{variant.speaker} saying {text!r}")
+        detail = ((done.stderr or done.stdout).strip().splitlines() or [""])[-1]
+        if done.returncode != 0 and not detail:
+            detail = f"exit status {done.returncode}"
+        if done.returncode != 0:
+            raw.unlink(missing_ok=True)
+        duration_s = _finish(raw, text, variant, path, detail)
+    return path, duration_s
+
+
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _festival_batch(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path) -> list[tuple[pathlib.Path, float]]:
+    """Several festival utterances in one process: starting festival costs more than one word."""
+    _require("festival")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        lines = []
+        for k, (text, variant) in enumerate(jobs):
+            lines += [f"(voice_{variant.voice})", f"(Parameter.set 'Duration_Stretch {variant.speed})"]
+            if "diphone" in variant.voice:
+                lines.append(f"(set! int_lr_params '((target_f0_mean {variant.pitch}) (target_f0_std 14) "
+                             "(model_f0_mean 170) (model_f0_std 34)))")
+            lines.append(f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
+                         f"{_scheme_string(str(pathlib.Path(tmp) / f'{k}.wav'))} 'riff)")
+        script = pathlib.Path(tmp) / "batch.scm"
+        script.write_text("\n".join(lines) + "\n")
+        done = _run_engine(["festival", "-b", str(script)], None, f"festival saying {len(jobs)} phrase(s)")
+        messages = (done.stderr + done.stdout).strip().splitlines()
+        detail = next((m for m in messages if "error" in m.lower()), messages[-1] if messages else "")
+        for k, (text, variant) in enumerate(jobs):
+            path = _cache_path(out_dir, text, variant)
+            results.append((path, _finish(pathlib.Path(tmp) / f"{k}.wav", text, variant, path, detail)))
+    return results
+
+
+def _synthesize_all(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path, workers: int) -> list[tuple[pathlib.Path, float]]:
+    """Cached results where present; festival jobs batched per worker, others one process each."""
+    results: list = [None] * len(jobs)
+    festival = []
+    for i, (text, variant) in enumerate(jobs):
+        path = _cache_path(out_dir, text, variant)
+        if path.is_file():
+            results[i] = (path, soundfile.info(str(path)).duration)
+        elif variant.engine == "festival":
+            festival.append(i)
+    tasks = []
+    workers = max(1, workers)
+    for w in range(min(workers, len(festival))):
+        batch = festival[w::workers]
+        tasks.append((batch, lambda batch=batch: _festival_batch([jobs[i] for i in batch], out_dir)))
+    for i, (text, variant) in enumerate(jobs):
+        if results[i] is None and variant.engine != "festival":
+            tasks.append(([i], lambda text=text, variant=variant: [synthesize_one(text, variant, out_dir)]))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(indices, pool.submit(task)) for indices, task in tasks]
+        for indices, future in futures:
+            for i, result in zip(indices, future.result()):
+                results[i] = result
+    return results
 
 
 class Synthesized(list):
@@ -297,8 +368,7 @@ def synthesize(
     texts = [check_text(w) for w in words]
     out = pathlib.Path(out_dir)
     jobs = [(word, text, v) for word, text in zip(words, texts) for v in plan_variants(text, variants_per_word, engines=engines, seed=seed)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        done = list(pool.map(lambda job: synthesize_one(job[1], job[2], out), jobs))
+    done = _synthesize_all([(text, v) for _, text, v in jobs], out, workers)
     result = Synthesized(
         Clip(str(path), label or word, v.speaker, "tts") for (word, _, v), (path, _) in zip(jobs, done)
     )

@@ -88,8 +88,10 @@ def test_corrupt_file_is_skipped_and_reported(tmp_path, caplog):
     bad = tmp_path / "tone" / "broken.wav"
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     clips = from_folders(tmp_path)
+    done = []
     with caplog.at_level(logging.WARNING, logger="quantize.data"):
-        result = load_features(clips, FRONTEND)
+        result = load_features(clips, FRONTEND, progress=done.append)
+    assert done == [26]
     assert result.x.shape[0] == 25
     assert [p for p, _ in result.skipped] == [str(bad)]
     assert "broken.wav" in caplog.text and "skipped 1 of 26" in caplog.text

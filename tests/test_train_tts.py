@@ -134,3 +134,11 @@ def test_unknown_words_exclude_keywords():
     assert "yes" not in words and "hey" not in words and "hey siri" not in words and "no" in words
     assert len(tts.unknown_words(["yes"], count=10, seed=0)) == 10
     assert len(set(tts.UNKNOWN_WORDS)) == len(tts.UNKNOWN_WORDS) > 100
+
+
+def test_festival_batch_survives_quotes_and_names_bad_voice(tmp_path, monkeypatch):
+    made = tts.synthesize(['say "hi" \\ now'], tmp_path, variants_per_word=1, engines=("festival",))
+    assert read_audio(made[0].path).duration_s > 0.3
+    monkeypatch.setattr(tts, "voices", lambda engine: ("no_such_voice",))
+    with pytest.raises(ConfigError, match=r"festival \(voice no_such_voice\) could not say 'hello': .*unbound variable"):
+        tts.synthesize(["hello"], tmp_path, variants_per_word=1, engines=("festival",))
