@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
@@ -75,10 +76,23 @@ def audio_files(folder: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+_NOHASH = re.compile(r"^(?:(?P<word>.+)_)?(?P<speaker>[^_]+)_nohash_")
+
+
 def speaker_of(path: str | os.PathLike) -> str:
-    """Speech Commands speaker id: the file name before ``_nohash_``; "" if none."""
-    name = pathlib.Path(path).name
-    return name.split("_nohash_")[0] if "_nohash_" in name else ""
+    """Speech Commands speaker id: the part of the file name before ``_nohash_``; "" if none.
+
+    Prepared sets name unknown words ``<word>_<speaker>_nohash_<n>.wav``;
+    the word is not part of the speaker.
+    """
+    match = _NOHASH.match(pathlib.Path(path).name)
+    return match.group("speaker") if match else ""
+
+
+def _spoken_word(path: pathlib.Path) -> str | None:
+    """The word in a prepared ``_unknown_/<word>_<speaker>_nohash_<n>.wav`` name."""
+    match = _NOHASH.match(path.name)
+    return match.group("word") if match else None
 
 
 def from_folders(root, *, source: str = "real") -> list[Clip]:
@@ -209,10 +223,11 @@ def from_speech_commands(
         for word_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if word_dir.name == BACKGROUND_NOISE:
                 continue
-            label = relabel(word_dir.name)
-            if label is None:
-                continue
             for path in audio_files(word_dir):
+                word = (_spoken_word(path) if word_dir.name == UNKNOWN else None) or word_dir.name
+                label = relabel(word)
+                if label is None:
+                    continue
                 speaker = speaker_of(path) or path.stem
                 clips.append(Clip(str(path), label, speaker, "noise" if label == SILENCE else "real"))
 

@@ -248,6 +248,19 @@ def test_speech_commands_test_set(shared_data):
     assert 0 < label_counts(backward)["backward"] < 142
 
 
+def test_prepared_layout_without_manifest(shared_data, tmp_path):
+    """_silence_ and _unknown_ folders, unknown words named <word>_<speaker>_nohash_<n>."""
+    source = shared_data / "speech_commands_v2_test"
+    for folder, count in (("yes", 3), ("_unknown_", 40), ("_silence_", 2)):
+        (tmp_path / folder).mkdir()
+        for path in sorted((source / folder).iterdir())[:count]:
+            (tmp_path / folder / path.name).symlink_to(path)
+    clips = from_speech_commands(tmp_path, keywords=["yes", "backward"])
+    assert label_counts(clips)["backward"] > 0 and label_counts(clips)[SILENCE] == 2
+    backward = [c for c in clips if c.label == "backward"]
+    assert all(len(c.speaker) == 8 and "backward" not in c.speaker for c in backward)
+
+
 def test_fsdd_resamples_8k_to_16k(shared_data):
     clips = from_manifest(shared_data / "fsdd" / "labels.csv", label_column="digit", speaker_column="speaker")
     assert len(clips) == 2000 and {c.speaker for c in clips} == {"jackson", "nicolas", "theo", "yweweler"}
