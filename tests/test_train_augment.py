@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import scipy.signal
 import soundfile
-from conftest import tone
 
 from quantize.augment import (
     AugmentConfig,
