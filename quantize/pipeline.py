@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pathlib
 import shutil
 import sys
@@ -81,18 +82,39 @@ def _cap_per_label(clips, limit, seed):
 
 
 def _split(clips, role, recipe: Recipe) -> dict:
-    fractions = recipe.data.split
+    """Split by speaker with ``data.split``; ``eval`` / ``test`` keep only those parts of that
+    same split, so recipes that differ in roles are tested on the same clips."""
     if role == "train":
         return {"train": list(clips), "val": [], "test": []}
-    if role == "test":
-        return {"train": [], "val": [], "test": list(clips)}
-    if role == "eval":
-        held = fractions["val"] + fractions["test"]
+    if role == "fit":
+        fractions = recipe.data.split
+        kept = fractions["train"] + fractions["val"]
         parts = qdata.split_by_speaker(
-            clips, fractions={"val": fractions["val"] / held, "test": fractions["test"] / held}, seed=recipe.seed
+            clips, fractions={"train": fractions["train"] / kept, "val": fractions["val"] / kept}, seed=recipe.seed
         )
-        return {"train": [], **parts}
-    return qdata.split_by_speaker(clips, fractions=dict(fractions), seed=recipe.seed)
+        return {"train": parts["train"], "val": parts["val"], "test": []}
+    pinned = set(recipe.data.test_speakers)
+    if pinned:  # few speakers: named ones test, the rest split by clip into train / val
+        fractions = recipe.data.split
+        kept = fractions["train"] + fractions["val"]
+        rest = [replace(c, speaker="") for c in clips if c.speaker not in pinned]
+        by_clip = qdata.split_by_speaker(
+            rest, fractions={"train": fractions["train"] / kept, "val": fractions["val"] / kept}, seed=recipe.seed
+        )
+        originals = {c.path: c for c in clips}
+        parts = {
+            "train": [originals[c.path] for c in by_clip["train"]],
+            "val": [originals[c.path] for c in by_clip["val"]],
+            "test": [c for c in clips if c.speaker in pinned],
+        }
+    else:
+        parts = qdata.split_by_speaker(clips, fractions=dict(recipe.data.split), seed=recipe.seed)
+        parts = {split: parts.get(split, []) for split in SPLITS}
+    if role == "eval":
+        parts["train"] = []
+    elif role == "test":
+        parts["train"], parts["val"] = [], []
+    return parts
 
 
 def _file_sources(recipe: Recipe) -> list:
@@ -133,10 +155,10 @@ def check_labels(recipe: Recipe, file_sources) -> None:
     """Every label needs training audio from some source (or TTS, or generated silence)."""
     trainable = Counter()
     for _, source, clips in file_sources:
-        if source.role in ("all", "train"):
+        if source.role in ("all", "train", "fit"):
             trainable.update(c.label for c in clips)
     for source in recipe.data.sources:
-        if source.kind == "tts" and source.role in ("all", "train"):
+        if source.kind == "tts" and source.role in ("all", "train", "fit"):
             trainable.update(source.words or recipe.data.keywords)
             if source.unknown_words or source.near_misses:
                 trainable[UNKNOWN] += 1
@@ -204,7 +226,8 @@ def list_clips(recipe: Recipe, work_dir: pathlib.Path, *, file_sources=None) -> 
             splits[split] += part
     for i, source in enumerate(recipe.data.sources):
         if source.kind == "tts":
-            clips = _tts_clips(recipe, i, source, work_dir / "tts" / f"source{i}")
+            cache = pathlib.Path(os.environ.get("AURICLE_TTS_CACHE") or work_dir / "tts")
+            clips = _tts_clips(recipe, i, source, cache)
             for split, part in _split(clips, source.role, recipe).items():
                 splits[split] += part
     if recipe.data.silence:

@@ -15,9 +15,15 @@ the recipe file's folder.
 
 Source roles
 ------------
-``all`` clips are split by speaker into train / val / test; ``train`` clips
-only train (e.g. synthetic speech, so the test stays real speech); ``eval``
-clips are split by speaker into val / test only; ``test`` clips only test.
+``all`` clips are split by speaker into train / val / test (``data.split``);
+``train`` clips only train (e.g. synthetic speech, so the test stays real
+speech); ``fit`` clips are split by speaker into train / val only; ``eval`` keeps only the val and test parts of that same speaker
+split and ``test`` only its test part, so an ablation that drops a source
+from training is still tested on exactly the same clips.
+
+Synthesized speech is cached in ``<run>/tts``; set ``AURICLE_TTS_CACHE`` to a
+folder to share the cache between runs (files are named by a hash of what
+made them, so sharing is safe).
 """
 from __future__ import annotations
 
@@ -93,7 +99,7 @@ class Source(_Strict):
 
     kind: Literal["speech_commands", "folders", "manifest", "tts"]
     path: Optional[str] = None  # folder (speech_commands, folders) or CSV (manifest); not for tts
-    role: Literal["all", "train", "eval", "test"] = "all"
+    role: Literal["all", "train", "fit", "eval", "test"] = "all"
     # speech_commands: which of its words are keywords (default: data.keywords); others are _unknown_
     keywords: Optional[list[str]] = None
     include_unknown: bool = True
@@ -134,9 +140,24 @@ class Data(_Strict):
     # spoken text for a label when it is not the label itself, e.g. {"0": "zero"} (TTS)
     say: dict[str, str] = Field(default_factory=dict)
     split: dict[str, float] = Field(default_factory=lambda: {"train": 0.7, "val": 0.1, "test": 0.2})
+    # datasets with few speakers: these speakers are the test split, the others are split
+    # by clip into train / val (val then shares speakers with train; test never does)
+    test_speakers: list[str] = Field(default_factory=list)
     unknown_max_ratio: float = Field(1.5, ge=0)  # _unknown_ clips at most this x the mean keyword count
     silence_count: Optional[int] = Field(None, ge=1)  # silence crops when no source gives silence
     train_copies: int = Field(2, ge=1)  # differently augmented copies of each training clip
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, value):
+        if isinstance(value, list):
+            bools = [v for v in value if isinstance(v, bool)]
+            if bools:
+                raise ValueError(
+                    f"keywords {value} hold booleans: YAML reads unquoted yes/no/on/off as true/false; "
+                    "quote them: [\"yes\", \"no\"]"
+                )
+        return value
 
     @field_validator("keywords")
     @classmethod
