@@ -32,6 +32,7 @@ from typing import Sequence
 
 import numpy as np
 import soundfile
+import soxr
 
 from quantize.data import Clip
 from sdk.audio import read_audio
@@ -40,7 +41,7 @@ from sdk.errors import AuricleError, ConfigError
 log = logging.getLogger(__name__)
 
 ENGINES = ("espeak-ng", "flite", "festival")
-_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 _APT = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
 
 # espeak-ng voice variants (``+name``) that sound like speech, not effects.
@@ -53,7 +54,8 @@ FLITE_VOICES = ("kal16", "slt", "rms", "awb", "kal")
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 _SILENT_PEAK = 1e-3  # a synthesized file whose peak is below this said nothing
 _TRIM_BELOW_DB = 40.0  # frames this far under the loudest 10 ms frame are silence
-_CACHE_VERSION = 1  # bump when post-processing changes, to invalidate cached files
+_HTS_F0_HZ = 180.0  # mean pitch of festival's cmu_us_slt_arctic_hts voice
+_CACHE_VERSION = 2  # bump when post-processing changes, to invalidate cached files
 
 UNKNOWN_WORDS = (
     # Speech Commands' words plus everyday words: negatives for the _unknown_ class.
@@ -149,24 +151,16 @@ def plan_variants(word: str, count: int, *, engines: Sequence[str] = ENGINES, se
     return plan
 
 
-def _command(variant: Variant, out_path: str) -> tuple[list[str], str | None]:
-    """Command line and stdin text for one engine call (text is appended or piped)."""
+def _command(variant: Variant, out_path: str) -> list[str]:
+    """Command line for one espeak-ng or flite call (the text is appended); festival runs in batches."""
     if variant.engine == "espeak-ng":
-        return ["espeak-ng", "-v", variant.voice, "-p", str(variant.pitch), "-s", str(variant.speed), "-w", out_path], None
+        return ["espeak-ng", "-v", variant.voice, "-p", str(variant.pitch), "-s", str(variant.speed), "-w", out_path]
     if variant.engine == "flite":
         return [
             "flite", "-voice", variant.voice, "--setf", f"duration_stretch={variant.speed}",
             "--setf", f"int_f0_target_mean={variant.pitch}", "-o", out_path,
-        ], None
-    evals = [f"(voice_{variant.voice})", f"(Parameter.set 'Duration_Stretch {variant.speed})"]
-    if "diphone" in variant.voice:
-        evals.append(
-            f"(set! int_lr_params '((target_f0_mean {variant.pitch}) (target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))"
-        )
-    command = ["text2wave", "-o", out_path]
-    for expression in evals:
-        command += ["-eval", expression]
-    return command, "stdin"
+        ]
+    raise ConfigError(f"tts: engine {variant.engine!r} is run in batches, not one command per phrase")
 
 
 # ------------------------------------------------------------- synthesis
@@ -202,6 +196,10 @@ def _cache_path(out_dir: pathlib.Path, text: str, variant: Variant) -> pathlib.P
     return out_dir / slug / f"{variant.engine}-{digest}.wav"
 
 
+def _hts_pitch_factor(variant: Variant) -> float:
+    return variant.pitch / _HTS_F0_HZ if variant.engine == "festival" and "hts" in variant.voice else 1.0
+
+
 def _finish(raw: pathlib.Path, text: str, variant: Variant, path: pathlib.Path, detail: str = "") -> float:
     """Check, trim and level an engine's output and move it into the cache; return its duration in s."""
     who = f"tts: {variant.engine} (voice {variant.voice})"
@@ -214,7 +212,11 @@ def _finish(raw: pathlib.Path, text: str, variant: Variant, path: pathlib.Path, 
     peak = float(np.max(np.abs(audio.samples)))
     if peak < _SILENT_PEAK:
         raise ConfigError(f"{who} produced silence for {text!r}")
-    samples = trim_silence(audio.samples, audio.sample_rate)
+    samples = audio.samples
+    factor = _hts_pitch_factor(variant)
+    if factor != 1.0:  # play faster by `factor`: pitch (and formants) up by it, like a smaller speaker
+        samples = soxr.resample(samples, audio.sample_rate * factor, audio.sample_rate).astype(np.float32)
+    samples = trim_silence(samples, audio.sample_rate)
     samples = samples / peak * 0.9 * 10 ** (variant.gain_db / 20)
     partial = raw.with_name(raw.stem + "-out.wav")
     soundfile.write(partial, samples.astype(np.float32), audio.sample_rate, subtype="PCM_16")
@@ -235,14 +237,14 @@ def synthesize_one(text: str, variant: Variant, out_dir: pathlib.Path) -> tuple[
     path = _cache_path(out_dir, text, variant)
     if path.is_file():
         return path, soundfile.info(str(path)).duration
+    if variant.engine == "festival":
+        return _festival_batch([(text, variant)], out_dir)[0]
     _require(variant.engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
         raw = pathlib.Path(tmp) / "raw.wav"
-        command, stdin = _command(variant, str(raw))
-        if stdin is None:
-            command = command + ([text] if variant.engine == "espeak-ng" else ["-t", text])
-        done = _run_engine(command, text if stdin else None, f"{variant.speaker} saying {text!r}")
+        command = _command(variant, str(raw)) + ([text] if variant.engine == "espeak-ng" else ["-t", text])
+        done = _run_engine(command, None, f"{variant.speaker} saying {text!r}")
         detail = ((done.stderr or done.stdout).strip().splitlines() or [""])[-1]
         if done.returncode != 0 and not detail:
             detail = f"exit status {done.returncode}"
@@ -268,6 +270,11 @@ def _festival_batch(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path) -> l
             if "diphone" in variant.voice:
                 lines.append(f"(set! int_lr_params '((target_f0_mean {variant.pitch}) (target_f0_std 14) "
                              "(model_f0_mean 170) (model_f0_std 34)))")
+            elif "hts" in variant.voice:
+                # hts_engine's -r is a speaking rate (>1 faster); festival ignores its pitch option, so the
+                # pitch is shifted afterwards by resampling (see _finish), which also shortens: pre-stretch.
+                rate = 1 / (variant.speed * _hts_pitch_factor(variant))
+                lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.3f}))))')
             lines.append(f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
                          f"{_scheme_string(str(pathlib.Path(tmp) / f'{k}.wav'))} 'riff)")
         script = pathlib.Path(tmp) / "batch.scm"

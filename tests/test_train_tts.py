@@ -16,7 +16,7 @@ from sdk.audio import read_audio
 from sdk.errors import ConfigError
 
 pytestmark = pytest.mark.skipif(
-    any(shutil.which(b) is None for b in ("espeak-ng", "flite", "text2wave")),
+    any(shutil.which(b) is None for b in ("espeak-ng", "flite", "festival")),
     reason="needs espeak-ng, flite and festival (apt-get install espeak-ng flite festival festvox-kallpc16k)",
 )
 
@@ -50,6 +50,34 @@ def test_output_is_trimmed_and_fits(made):
         assert 0.15 < audio.duration_s <= 1.0
         assert 0.2 * 0.9 < np.max(np.abs(audio.samples)) <= 0.91  # peak 0.9 minus gain of -12..0 dB
     assert made.too_long == []
+
+
+def median_f0_hz(samples: np.ndarray, rate: int) -> float:
+    """Median autocorrelation pitch of the loud 40 ms frames."""
+    frame, values = int(0.04 * rate), []
+    for start in range(0, len(samples) - frame, frame // 2):
+        window = samples[start : start + frame]
+        if np.sqrt(np.mean(window**2)) < 0.1 * np.max(np.abs(samples)):
+            continue
+        window = window - window.mean()
+        ac = np.correlate(window, window, "full")[frame - 1 :]
+        low, high = rate // 400, rate // 60
+        values.append(rate / (low + np.argmax(ac[low:high])))
+    return float(np.median(values))
+
+
+@pytest.mark.parametrize(
+    "engine, voice, pitches",
+    [("espeak-ng", "en-us+m3", (20, 80)), ("flite", "kal16", (80, 150)),
+     ("festival", "kal_diphone", (80, 150)), ("festival", "cmu_us_slt_arctic_hts", (150, 230))],
+)
+def test_pitch_and_speed_reach_every_engine(engine, voice, pitches, tmp_path):
+    low, high = (tts.Variant(engine, voice, p, 160 if engine == "espeak-ng" else 1.0, 0.0) for p in pitches)
+    audio = [read_audio(tts.synthesize_one("all of the way", v, tmp_path)[0]) for v in (low, high)]
+    f0 = [median_f0_hz(a.samples, a.sample_rate) for a in audio]
+    assert f0[1] > 1.3 * f0[0], f0
+    slow = tts.Variant(engine, voice, pitches[0], 110 if engine == "espeak-ng" else 1.3, 0.0)
+    assert tts.synthesize_one("all of the way", slow, tmp_path)[1] > 1.15 * tts.synthesize_one("all of the way", low, tmp_path)[1]
 
 
 def test_trim_silence_keeps_the_sound_and_a_margin():
@@ -106,7 +134,7 @@ def test_missing_or_unknown_engine(cache, monkeypatch):
     ],
 )
 def test_engine_that_says_nothing(script, message, tmp_path, monkeypatch):
-    monkeypatch.setattr(tts, "_command", lambda variant, out: ([sys.executable, "-c", script, out], None))
+    monkeypatch.setattr(tts, "_command", lambda variant, out: [sys.executable, "-c", script, out])
     with pytest.raises(ConfigError, match=r"tts: espeak-ng \(voice .*\) " + message):
         tts.synthesize(["nope"], tmp_path, variants_per_word=1, engines=("espeak-ng",))
 
