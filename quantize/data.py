@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 BACKGROUND_NOISE = "_background_noise_"
-AUDIO_SUFFIXES = frozenset(
-    "." + ext.lower() for ext in soundfile.available_formats()
-) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+# Suffixes of files libsndfile reads (headerless .raw needs parameters we do not have).
+AUDIO_SUFFIXES = (
+    frozenset("." + ext.lower() for ext in soundfile.available_formats()) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+) - {".raw"}
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,14 @@ def _spoken_word(path: pathlib.Path) -> str | None:
 def from_folders(root, *, source: str = "real") -> list[Clip]:
     """A folder per label, each holding audio files (any format and rate).
 
-    Folders starting with ``.`` are ignored. Speakers come from Speech
+    Folders starting with ``.`` and ``_background_noise_`` (noise for
+    augmentation, not a label) are ignored. Speakers come from Speech
     Commands style ``<speaker>_nohash_<n>.wav`` names when present.
     """
     folder = _check_folder(root, "from_folders")
-    label_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    label_dirs = sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != BACKGROUND_NOISE
+    )
     if not label_dirs:
         raise ConfigError(f"from_folders: {folder} has no label folders (expected one folder per label)")
     clips = []

@@ -50,6 +50,8 @@ def folders(tmp_path_factory) -> pathlib.Path:
     write(root / "high" / "tone.flac", tone(2000, 1.5, 22050), 22050)
     (root / "high" / "notes.txt").write_text("not audio")
     (root / "speech").mkdir()
+    write(root / "_background_noise_" / "hum.wav", tone(50, 3.0), 16000)  # not a label
+    (root / "high" / "pcm.raw").write_bytes(b"\x00" * 64)  # headerless: not picked up
     synthesize("yes", root / "speech" / "abc123_nohash_0.wav")
     return root
 
