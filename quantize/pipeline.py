@@ -282,11 +282,12 @@ def _evaluate_artifact(bundle: Bundle, x, y, labels):
     return classification_metrics(y, scores, labels)
 
 
-def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None) -> pathlib.Path:
+def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, keep_features: bool = False) -> pathlib.Path:
     """Validate, load data, train, export every mode as a Bundle, evaluate, report.
 
     Returns the run folder. ``recipe``: a path, a built-in name, a dict or a
-    ``Recipe``.
+    ``Recipe``. ``keep_features`` keeps ``features.npz`` (train / val windows)
+    so ``quantize.train.train`` can re-train on it.
     """
     t_start = time.perf_counter()
     recipe = qrecipe.load(recipe)
@@ -338,12 +339,17 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None) -> 
 
     from quantize import report, zoo
     from quantize.export import to_tflite
-    from quantize.train import Arrays, fit
+    from quantize.train import train
+    import tf_keras as keras
 
     t = time.perf_counter()
-    model, history = fit(recipe, Arrays(x_train, y_train, x_val, y_val), run_dir, verbose=verbose)
+    np.savez(run_dir / "features.npz", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
+    train(recipe, run_dir, verbose=verbose)
+    model = keras.models.load_model(run_dir / "model.keras", compile=False)
+    history = json.loads((run_dir / "history.json").read_text())
+    if not keep_features:
+        (run_dir / "features.npz").unlink()
     timings["train_s"] = time.perf_counter() - t
-    model.save(run_dir / "model.keras")
 
     float_scores = model.predict(x_test, batch_size=256, verbose=0)
     metrics = {

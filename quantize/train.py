@@ -233,17 +233,18 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
     return model, history
 
 
-def train(recipe: Recipe, run_dir) -> pathlib.Path:
-    """Stage form: read ``features.npz`` from ``run_dir``, write ``model.keras`` and ``history.json``.
+def train(recipe: Recipe, run_dir, *, verbose: int = 2) -> pathlib.Path:
+    """Stage form: ``features.npz`` in ``run_dir`` -> ``model.keras`` and ``history.json`` there.
 
-    ``quantize.pipeline.run`` calls ``fit`` directly; this is for re-training
-    on features a pipeline run already made.
+    ``quantize.pipeline.run`` writes the features (train / val windows), calls
+    this, and exports from ``model.keras``; pass ``keep_features=True`` to the
+    pipeline to re-train later on the same windows.
     """
     run_dir = pathlib.Path(run_dir)
     features = run_dir / "features.npz"
     if not features.is_file():
-        raise ConfigError(f"train: {features} does not exist (run the pipeline with keep_features=True first)")
-    model, history = fit(recipe, Arrays.load(features), run_dir)
+        raise ConfigError(f"train: {features} does not exist (run quantize.pipeline.run with keep_features=True)")
+    model, history = fit(recipe, Arrays.load(features), run_dir, verbose=verbose)
     model.save(run_dir / "model.keras")
     (run_dir / "history.json").write_text(json.dumps(history, indent=2))
     return run_dir

@@ -154,3 +154,42 @@ def test_default_recipe_reduced_end_to_end(tmp_path):
     assert metrics["artifacts"]["int8"]["test"]["accuracy"] > 1 / 8 + 0.2  # well above chance on unseen voices
     bundle = Bundle.load(run_dir / "model_int8.tflite")
     assert bundle.labels[0] == "yes"
+
+
+def test_source_roles_share_one_speaker_split():
+    from quantize import recipe as qrecipe
+    from quantize.data import Clip
+
+    parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
+    clips = [Clip(f"/x/{s}_{i}.wav", "a", f"spk{s}") for s in range(60) for i in range(3)]
+    everything = pipeline._split(clips, "all", parsed)
+    assert sum(map(len, everything.values())) == len(clips)
+    speakers = {k: {c.speaker for c in v} for k, v in everything.items()}
+    assert not (speakers["train"] & speakers["test"]) and not (speakers["val"] & speakers["test"])
+    assert pipeline._split(clips, "test", parsed) == {"train": [], "val": [], "test": everything["test"]}
+    assert pipeline._split(clips, "eval", parsed) == {"train": [], "val": everything["val"], "test": everything["test"]}
+    assert pipeline._split(clips, "train", parsed)["train"] == clips
+    fit_parts = pipeline._split(clips, "fit", parsed)
+    assert not fit_parts["test"] and len(fit_parts["train"]) + len(fit_parts["val"]) == len(clips)
+
+
+def test_pinned_test_speakers():
+    from quantize import recipe as qrecipe
+    from quantize.data import Clip
+
+    parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}], "test_speakers": ["theo"]}})
+    clips = [Clip(f"/x/{s}_{i}.wav", "a", s) for s in ("theo", "jackson", "nicolas") for i in range(50)]
+    parts = pipeline._split(clips, "all", parsed)
+    assert {c.speaker for c in parts["test"]} == {"theo"} and len(parts["test"]) == 50
+    assert "theo" not in {c.speaker for c in parts["train"] + parts["val"]}
+    assert parts["val"] and parts["train"][0].speaker in ("jackson", "nicolas")  # speakers kept on the clips
+
+
+def test_train_stage_needs_features(tmp_path):
+    from quantize import recipe as qrecipe
+    from quantize.train import train
+    from sdk.errors import ConfigError
+
+    parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
+    with pytest.raises(ConfigError, match=r"features\.npz does not exist"):
+        train(parsed, tmp_path)
