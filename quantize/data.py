@@ -10,6 +10,15 @@ Unreadable audio is skipped and reported, not fatal: one corrupt file in a
 skipped file by name and returns them in ``Features.skipped``; it raises
 ``AudioError`` only when more than ``max_skipped_fraction`` of the clips are
 unreadable (then the data, not one file, is broken).
+
+Typical use, with synthetic speech and augmentation::
+
+    clips = from_speech_commands("speech_commands", keywords=["yes", "no"])
+    clips += synthesize(["yes", "no"], "cache/tts", variants_per_word=40)   # quantize.tts
+    splits = split_by_speaker(cap_unknown(clips))
+    labels = ["_silence_", "_unknown_", "no", "yes"]
+    x, y = load_features(splits["train"], FrontEndConfig(), labels=labels,
+                         augment=AugmentConfig(noise_dirs=["speech_commands/_background_noise_"]), copies=2)
 """
 from __future__ import annotations
 
