@@ -10,6 +10,15 @@ Unreadable audio is skipped and reported, not fatal: one corrupt file in a
 skipped file by name and returns them in ``Features.skipped``; it raises
 ``AudioError`` only when more than ``max_skipped_fraction`` of the clips are
 unreadable (then the data, not one file, is broken).
+
+Typical use, with synthetic speech and augmentation::
+
+    clips = from_speech_commands("speech_commands", keywords=["yes", "no"])
+    clips += synthesize(["yes", "no"], "cache/tts", variants_per_word=40)   # quantize.tts
+    splits = split_by_speaker(cap_unknown(clips))
+    labels = ["_silence_", "_unknown_", "no", "yes"]
+    x, y = load_features(splits["train"], FrontEndConfig(), labels=labels,
+                         augment=AugmentConfig(noise_dirs=["speech_commands/_background_noise_"]), copies=2)
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
@@ -34,9 +44,10 @@ log = logging.getLogger(__name__)
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 BACKGROUND_NOISE = "_background_noise_"
-AUDIO_SUFFIXES = frozenset(
-    "." + ext.lower() for ext in soundfile.available_formats()
-) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+# Suffixes of files libsndfile reads (headerless .raw needs parameters we do not have).
+AUDIO_SUFFIXES = (
+    frozenset("." + ext.lower() for ext in soundfile.available_formats()) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+) - {".raw"}
 
 
 @dataclass(frozen=True)
@@ -75,20 +86,36 @@ def audio_files(folder: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+_NOHASH = re.compile(r"^(?:(?P<word>.+)_)?(?P<speaker>[^_]+)_nohash_")
+
+
 def speaker_of(path: str | os.PathLike) -> str:
-    """Speech Commands speaker id: the file name before ``_nohash_``; "" if none."""
-    name = pathlib.Path(path).name
-    return name.split("_nohash_")[0] if "_nohash_" in name else ""
+    """Speech Commands speaker id: the part of the file name before ``_nohash_``; "" if none.
+
+    Prepared sets name unknown words ``<word>_<speaker>_nohash_<n>.wav``;
+    the word is not part of the speaker.
+    """
+    match = _NOHASH.match(pathlib.Path(path).name)
+    return match.group("speaker") if match else ""
+
+
+def _spoken_word(path: pathlib.Path) -> str | None:
+    """The word in a prepared ``_unknown_/<word>_<speaker>_nohash_<n>.wav`` name."""
+    match = _NOHASH.match(path.name)
+    return match.group("word") if match else None
 
 
 def from_folders(root, *, source: str = "real") -> list[Clip]:
     """A folder per label, each holding audio files (any format and rate).
 
-    Folders starting with ``.`` are ignored. Speakers come from Speech
+    Folders starting with ``.`` and ``_background_noise_`` (noise for
+    augmentation, not a label) are ignored. Speakers come from Speech
     Commands style ``<speaker>_nohash_<n>.wav`` names when present.
     """
     folder = _check_folder(root, "from_folders")
-    label_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    label_dirs = sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != BACKGROUND_NOISE
+    )
     if not label_dirs:
         raise ConfigError(f"from_folders: {folder} has no label folders (expected one folder per label)")
     clips = []
@@ -209,10 +236,11 @@ def from_speech_commands(
         for word_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if word_dir.name == BACKGROUND_NOISE:
                 continue
-            label = relabel(word_dir.name)
-            if label is None:
-                continue
             for path in audio_files(word_dir):
+                word = (_spoken_word(path) if word_dir.name == UNKNOWN else None) or word_dir.name
+                label = relabel(word)
+                if label is None:
+                    continue
                 speaker = speaker_of(path) or path.stem
                 clips.append(Clip(str(path), label, speaker, "noise" if label == SILENCE else "real"))
 
@@ -442,6 +470,7 @@ def load_features(
     copies: int = 1,
     seed: int = 0,
     max_skipped_fraction: float = 0.05,
+    progress: Callable[[int], None] | None = None,
 ) -> Features:
     """Decode, fit to ``frontend.clip_s``, augment, and compute features.
 
@@ -462,6 +491,12 @@ def load_features(
     seed : int
         Copy ``k`` of clip ``i`` uses ``default_rng([seed, i, k])``, so
         results do not depend on order or batching.
+    max_skipped_fraction : float
+        Unreadable files are skipped and reported; more than this fraction
+        of ``clips`` unreadable raises ``AudioError``. Judge it over the whole
+        data set, not small chunks, or one bad file fails a small chunk.
+    progress : callable ``(clips_done) -> None``, optional
+        Called every 64 clips and at the end, e.g. to advance a progress bar.
 
     Returns
     -------
@@ -488,6 +523,8 @@ def load_features(
     decoded: dict = {}
     limit_s = frontend.clip_samples / frontend.sample_rate
     for i, clip in enumerate(clips):
+        if progress is not None and i and i % 64 == 0:
+            progress(i)
         try:
             samples, duration_s = load_clip_audio(clip, frontend.sample_rate, frontend.clip_samples, decoded=decoded)
         except AuricleError as exc:
@@ -503,6 +540,8 @@ def load_features(
             rows.append(features(audio, config=frontend))
             ys.append(index_of[clip.label])
             clip_index.append(i)
+    if progress is not None:
+        progress(len(clips))
     if len(skipped) > max_skipped_fraction * len(clips):
         raise AudioError(
             f"load_features: {len(skipped)} of {len(clips)} files are unreadable (more than "
