@@ -146,22 +146,24 @@ def run_emotion(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0
             "int8_clips_via_classify": _int8_file_metrics(bundle, files, labels)}, bundle
 
 
-def run_multitask(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0, weighting: str = "uncertainty") -> dict:
+def run_multitask(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0, weighting: str = "uncertainty",
+                  loss_weights=None) -> dict:
     fe = FrontEndConfig()
     clips, labels, x, y, intensity, x_test, _ = _emotion_data(root, fe, seed)
     heads = [Head("emotion", tuple(labels)), Head("intensity", INTENSITIES)]
     model = multitask.build(load_backbone(), [(h.name, len(h.labels)) for h in heads])
-    log = multitask.train(model, x, [y, intensity], weighting=weighting, epochs=epochs, lr=1e-3, seed=seed)
+    log = multitask.train(model, x, [y, intensity], weighting=weighting, loss_weights=loss_weights, epochs=epochs,
+                          lr=1e-3, seed=seed)
     emotion_scores, intensity_scores = model.predict(x_test, verbose=0)
     test_intensity = [INTENSITIES.index(c.source.split("|")[0]) for c in clips["test"]]
     files, intensity_clip = _clip_scores(intensity_scores, [c.speaker for c in clips["test"]])
     truth = dict(zip([c.speaker for c in clips["test"]], test_intensity))
     bundle = multitask.export(model, heads, frontend=fe, calibration=x[np.random.default_rng(seed).permutation(len(x))[:300]],
                               name="emotion_intensity", task="speech_emotion",
-                              provenance={"recipe": f"quantize.audio_tasks multitask ({weighting})",
+                              provenance={"recipe": f"quantize.audio_tasks multitask ({weighting} {loss_weights or ''})",
                                           "data": "RAVDESS actors 1-4", "test": "RAVDESS actors 5-6"})
     files_labels = [(p, c) for p, c in dict.fromkeys((c.speaker, c.label) for c in clips["test"])]
-    return {"weighting": weighting, "log_vars": log.get("log_vars"), "effective_weights": log.get("effective_weights"),
+    return {"weighting": weighting, "loss_weights": loss_weights, "log_vars": log.get("log_vars"), "effective_weights": log.get("effective_weights"),
             "keras_float_emotion": _emotion_eval(clips, labels, emotion_scores),
             "keras_float_intensity": classification_metrics([truth[f] for f in files], intensity_clip.argmax(1), list(INTENSITIES)),
             "int8_emotion_via_classify": _int8_file_metrics(bundle, files_labels, labels, "emotion")}, bundle
@@ -177,6 +179,8 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None)
+    parser.add_argument("--weighting", choices=multitask.WEIGHTINGS, default="uncertainty", help="multitask only")
+    parser.add_argument("--loss-weights", default=None, help="multitask, fixed weighting: e.g. 1,0 (emotion only)")
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -184,6 +188,10 @@ def main(argv=None) -> None:
     kwargs = {"root": args.data, "seed": args.seed}
     if args.epochs:
         kwargs["epochs"] = args.epochs
+    if args.recipe == "multitask":
+        kwargs["weighting"] = args.weighting
+        if args.loss_weights:
+            kwargs["loss_weights"] = [float(w) for w in args.loss_weights.split(",")]
     if args.recipe not in RECIPES:
         raise ConfigError(f"recipe {args.recipe!r} must be one of {sorted(RECIPES)}")
     metrics, bundle = RECIPES[args.recipe](out, **kwargs)
