@@ -131,10 +131,12 @@ def _emotion_eval(clips, labels, scores) -> dict:
     return classification_metrics([truth[f] for f in files], clip_scores.argmax(1), labels)
 
 
-def run_emotion(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0) -> dict:
+def run_emotion(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0, full_lr_scale: float = 1 / 3) -> dict:
+    # full_lr_scale 1/3 (trunk at 1e-3): 0.1 scored 0.36 int8 accuracy vs 0.56 for an all-layers-at-1e-3 control
     fe = FrontEndConfig()
     clips, labels, x, y, _, x_test, _ = _emotion_data(root, fe, seed)
-    model, _ = fine_tune(load_backbone(), x, y, len(labels), mode="full", epochs=epochs, lr=3e-3, seed=seed)
+    model, _ = fine_tune(load_backbone(), x, y, len(labels), mode="full", epochs=epochs, lr=3e-3,
+                         full_lr_scale=full_lr_scale, seed=seed)
     keras_metrics = _emotion_eval(clips, labels, model.predict(x_test, verbose=0))
     tflite = to_tflite(model, mode="int8", calibration=x[np.random.default_rng(seed).permutation(len(x))[:300]])
     bundle = Bundle.create(tflite, frontend=fe, labels=labels, name="emotion", task="speech_emotion",
