@@ -146,12 +146,12 @@ def test_default_recipe_reduced_end_to_end(tmp_path):
     from quantize import recipe as qrecipe
 
     values = qrecipe.load("default").resolved()
-    values["data"]["sources"][0].update(variants_per_word=12, unknown_words=15)
-    values["train"].update(epochs=4)
+    values["data"]["sources"][0].update(variants_per_word=20, unknown_words=20)
+    values["train"].update(epochs=12, batch_size=16)
     run_dir = pipeline.run(values, tmp_path / "default", verbose=0)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["labels"] == ["yes", "no", "up", "down", "stop", "go", "_unknown_", "_silence_"]
-    assert metrics["artifacts"]["int8"]["test"]["accuracy"] > 1 / 8 + 0.2  # well above chance on unseen voices
+    assert metrics["artifacts"]["int8"]["test"]["accuracy"] >= 0.4  # chance is 1/8; unseen TTS voices
     bundle = Bundle.load(run_dir / "model_int8.tflite")
     assert bundle.labels[0] == "yes"
 
