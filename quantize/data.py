@@ -286,19 +286,29 @@ def official_split(root, clips: Iterable[Clip]) -> dict[str, list[Clip]]:
 
 
 def silence_clips(
-    noise_files: Sequence, count: int, *, clip_s: float = 1.0, seed: int = 0, quiet_fraction: float = 0.1
+    noise_files: Sequence,
+    count: int,
+    *,
+    clip_s: float = 1.0,
+    seed: int = 0,
+    quiet_fraction: float = 0.1,
+    segment_s: float = 10.0,
 ) -> list[Clip]:
     """``count`` random ``clip_s`` crops of long noise files at random gains.
 
     Gains are log-uniform over -40..0 dB; ``quiet_fraction`` of the crops are
-    at -90 dB (near digital silence, as a muted microphone gives). Files
-    shorter than ``clip_s`` are used whole. The speaker is the noise file, so
-    a speaker-disjoint split keeps each noise recording on one side.
+    at -90 dB (near digital silence, as a muted microphone gives). Each file
+    is cut into segments of about ``segment_s`` and a crop lies inside one
+    segment; its speaker is ``<file stem>#<segment>``, so a speaker-disjoint
+    split spreads a few long recordings over every split without any two
+    splits sharing audio. Files shorter than ``clip_s`` are used whole.
     """
     if count < 0:
         raise ConfigError(f"silence_clips: count={count} must be >= 0")
     if count and not noise_files:
         raise ConfigError("silence_clips: no noise files to crop silence from")
+    if segment_s < clip_s:
+        raise ConfigError(f"silence_clips: segment_s={segment_s} must be at least clip_s={clip_s}")
     rng = np.random.default_rng(seed)
     durations = []
     for path in noise_files:
@@ -311,9 +321,14 @@ def silence_clips(
     for _ in range(count):
         index = int(rng.integers(len(noise_files)))
         path, duration_s = str(noise_files[index]), durations[index]
-        start_s = float(rng.uniform(0, duration_s - clip_s)) if duration_s > clip_s else None
+        segments = max(1, int(duration_s // segment_s))
+        segment = int(rng.integers(segments))
+        length_s = duration_s / segments
+        low_s = segment * length_s
+        start_s = float(rng.uniform(low_s, low_s + length_s - clip_s)) if length_s > clip_s else None
         gain_db = -90.0 if rng.random() < quiet_fraction else float(rng.uniform(-40, 0))
-        clips.append(Clip(path, SILENCE, pathlib.Path(path).stem, "noise", start_s, float(10 ** (gain_db / 20))))
+        speaker = f"{pathlib.Path(path).stem}#{segment}"
+        clips.append(Clip(path, SILENCE, speaker, "noise", start_s, float(10 ** (gain_db / 20))))
     return clips
 
 

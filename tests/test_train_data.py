@@ -212,16 +212,23 @@ def test_from_manifest(tmp_path):
 
 def test_silence_clips_span_loud_to_near_digital_silence(tmp_path):
     noise = write(tmp_path / "noise.wav", 0.5 * np.random.default_rng(0).uniform(-1, 1, 16000 * 4).astype(np.float32), 16000)
-    clips = silence_clips([noise], 200, seed=0)
-    assert silence_clips([noise], 200, seed=0) == clips
+    clips = silence_clips([noise], 200, seed=0, segment_s=1.2)
+    assert silence_clips([noise], 200, seed=0, segment_s=1.2) == clips
     gains_db = 20 * np.log10([c.gain for c in clips])
     assert gains_db.min() == pytest.approx(-90) and gains_db.max() > -3
     assert 0.03 < np.mean(gains_db == -90) < 0.2
+    # Crops stay inside 1.33 s segments named by the speaker: no two segments share audio.
+    assert {c.speaker for c in clips} == {"noise#0", "noise#1", "noise#2"}
+    for c in clips:
+        segment = int(c.speaker.split("#")[1])
+        assert segment * 4 / 3 <= c.start_s <= (segment + 1) * 4 / 3 - 1.0
     quiet = next(c for c in clips if c.gain < 1e-4)
     samples, _ = load_clip_audio(quiet, 16000, 16000)
     assert samples.shape == (16000,) and 0 < np.sqrt(np.mean(samples**2)) < 1e-4
     with pytest.raises(ConfigError, match="no noise files"):
         silence_clips([], 3)
+    with pytest.raises(ConfigError, match="segment_s=0.5 must be at least clip_s=1.0"):
+        silence_clips([noise], 3, segment_s=0.5)
 
 
 def test_unknown_cap_oversample_and_weights():
