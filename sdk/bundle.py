@@ -374,7 +374,13 @@ def _tensor_info(tensor) -> TensorInfo:
 
 def _tensor_infos(model, which: str) -> tuple[TensorInfo, ...]:
     graph = model.subgraphs[0]
-    return tuple(_tensor_info(graph.tensors[index]) for index in getattr(graph, which))
+    indices = [int(i) for i in getattr(graph, which)]
+    # sdk.engine.Engine returns outputs sorted by tensor index (the converter's own order for
+    # Keras outputs: alphabetical by output name), not in the subgraph's list order, which can
+    # differ for several outputs; heads must be matched in the order the Engine returns them.
+    if which == "outputs":
+        indices = sorted(indices)
+    return tuple(_tensor_info(graph.tensors[index]) for index in indices)
 
 
 class _AlignedBuffer(schema.BufferT):
