@@ -147,6 +147,7 @@ class Bundle:
             "weights_sha256": _weights_digest(model, skip=None),
             "provenance": provenance,
         }
+        document["metadata_sha256"] = _document_digest(document)
         model.buffers.append(schema.BufferT())
         model.buffers[-1].data = np.frombuffer(json.dumps(document, sort_keys=True).encode(), np.uint8)
         entry = schema.MetadataT()
@@ -185,6 +186,8 @@ class Bundle:
                 f"{source}: format_version {document['format_version']} is newer than this Auricle "
                 f"({__version__}) reads ({FORMAT_VERSION}); upgrade auricle"
             )
+        if document.get("metadata_sha256") != _document_digest(document):
+            raise ModelError(f"{source}: Auricle metadata was altered or corrupted (its digest does not match)")
         digest = _weights_digest(model, skip=index)
         if digest != document.get("weights_sha256"):
             raise ModelError(
@@ -280,6 +283,11 @@ def _weights_digest(model, *, skip: int | None) -> str:
         if i != skip and buffer.data is not None:
             digest.update(np.asarray(buffer.data, np.uint8).tobytes())
     return digest.hexdigest()
+
+
+def _document_digest(document: dict) -> str:
+    body = {k: v for k, v in document.items() if k != "metadata_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _tensor_infos(model, which: str) -> tuple[TensorInfo, ...]:

@@ -27,6 +27,14 @@ app = typer.Typer(
 
 # sdk modules that define ``register(app)``; each adds runtime commands.
 _SDK_COMMANDS = ("sdk.commands",)
+# Optional modules and the extra that installs each; a command that needs a
+# missing one says which extra to install instead of printing a traceback.
+EXTRA_FOR_MODULE = {
+    "tensorflow": "train", "tf_keras": "train", "tensorflow_model_optimization": "train", "yaml": "train",
+    "pydantic": "train", "matplotlib": "train", "pyroomacoustics": "train",
+    "sounddevice": "mic", "webrtcvad": "mic", "paho": "iot", "wyoming": "wyoming",
+    "tflite_micro": "mcu", "serial": "mcu",
+}
 # Used when auricle runs from a source tree without being pip-installed.
 _FALLBACK_PLUGINS = ("quantize.cli", "firmware_bridge.cli")
 
@@ -48,7 +56,7 @@ def _register_plugins() -> None:
 
 
 def _add_missing(module_name: str, exc: ImportError) -> None:
-    extra = {"quantize.cli": "train", "firmware_bridge.cli": "mcu"}.get(module_name, "dev")
+    extra = EXTRA_FOR_MODULE.get((getattr(exc, "name", "") or "").split(".")[0], "dev")
     commands = {"quantize.cli": ("train", "compress"), "firmware_bridge.cli": ("export-mcu",)}.get(module_name, ())
     for command in commands:
         def missing(ctx: typer.Context, _command=command):
@@ -68,9 +76,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Console entry point; an AuricleError becomes a one-line message and exit code 2."""
     _register_plugins()
     try:
-        app(args=argv, prog_name="auricle")  # click exits with its own code on usage errors
+        app(args=argv, prog_name="auricle")  # click ends with SystemExit carrying its code
     except AuricleError as exc:
         typer.echo(f"error: {exc}", err=True)
+        return 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except ModuleNotFoundError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing not in EXTRA_FOR_MODULE:
+            raise
+        extra = EXTRA_FOR_MODULE[missing]
+        typer.echo(f"error: this command needs the '{extra}' extra (pip install 'auricle[{extra}]'): {exc}", err=True)
         return 2
     return 0
 

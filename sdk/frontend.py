@@ -64,6 +64,7 @@ class FrontEndConfig:
             raise ConfigError(f"front end: n_mfcc={self.n_mfcc} must be between 0 and n_mels={self.n_mels}")
         if self.clip_samples < self.window_samples:
             raise ConfigError(f"front end: clip_s={self.clip_s} is shorter than one window")
+        mel_filterbank(self)  # refuses filters that fall between FFT bins
 
     @property
     def window_samples(self) -> int:
@@ -124,6 +125,12 @@ def mel_filterbank(config: FrontEndConfig) -> np.ndarray:
     rising = (bin_hz[:, None] - lower) / (centre - lower)
     falling = (upper - bin_hz[:, None]) / (upper - centre)
     weights = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    empty = np.flatnonzero(weights.sum(axis=0) == 0)
+    if empty.size:
+        raise ConfigError(
+            f"front end: mel filters {empty.tolist()} fall between FFT bins; use fewer than "
+            f"n_mels={config.n_mels} bins or a larger n_fft={config.n_fft}"
+        )
     weights.setflags(write=False)
     return weights
 

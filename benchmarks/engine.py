@@ -1,0 +1,86 @@
+"""Per-inference latency on LiteRT: int8 and float32 models, XNNPACK on/off, 1 and 2 threads.
+
+    python benchmarks/engine.py --out engine.json [--model PATH ...]
+
+Without --model it builds zoo models (untrained; latency does not depend on
+the weights' values) and converts them with the same export as training.
+Writes JSON: median and p99 latency in ms per configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from sdk.bundle import Bundle  # noqa: E402
+from sdk.engine import Engine  # noqa: E402
+from sdk.frontend import FrontEndConfig  # noqa: E402
+
+ZOO_MODELS = ("cnn_small", "ds_cnn_s", "bc_resnet")
+
+
+def zoo_bundles(frontend: FrontEndConfig, num_classes: int = 12) -> dict:
+    """{name: Bundle} for int8 and float32 versions of a few zoo models."""
+    from quantize import zoo
+    from quantize.export import to_tflite
+
+    labels = [f"class{i}" for i in range(num_classes)]
+    calibration = np.random.default_rng(0).normal(-6, 3, (64, frontend.clip_frames, frontend.num_features))
+    bundles = {}
+    for name in ZOO_MODELS:
+        model = zoo.build(name, (frontend.clip_frames, frontend.num_features), num_classes)
+        for mode in ("int8", "float32"):
+            tflite = to_tflite(model, mode=mode, calibration=calibration.astype(np.float32))
+            bundles[f"{name}_{mode}"] = Bundle.create(tflite, frontend=frontend, labels=labels, name=name)
+    return bundles
+
+
+def latency_ms(engine: Engine, window: np.ndarray, *, runs: int, warmup: int = 20) -> dict:
+    for _ in range(warmup):
+        engine.predict(window)
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        engine.predict(window)
+        times[i] = time.perf_counter() - start
+    return {"median_ms": float(np.median(times) * 1e3), "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": runs}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", default=[], help="Auricle artifact(s); default: zoo models")
+    parser.add_argument("--out", default="engine.json")
+    parser.add_argument("--runs", type=int, default=500)
+    args = parser.parse_args()
+    frontend = FrontEndConfig()
+    bundles = {os.path.basename(p): Bundle.load(p) for p in args.model} or zoo_bundles(frontend)
+    results = {}
+    for name, bundle in bundles.items():
+        window = np.random.default_rng(1).normal(-6, 3, (bundle.frontend.clip_frames, bundle.frontend.num_features))
+        window = window.astype(np.float32)
+        entry = {"model_bytes": len(bundle.model), "input_dtype": bundle.inputs[0].dtype, "configs": {}}
+        for xnnpack in (True, False):
+            for threads in (1, 2):
+                engine = Engine(bundle, threads=threads, xnnpack=xnnpack)
+                key = f"{'xnnpack' if xnnpack else 'builtin'}_{threads}thread"
+                entry["configs"][key] = latency_ms(engine, window, runs=args.runs)
+        results[name] = entry
+        print(name, {k: round(v["median_ms"], 3) for k, v in entry["configs"].items()}, flush=True)
+    report = {
+        "benchmark": "engine",
+        "machine": {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "python": platform.python_version()},
+        "models": results,
+    }
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
