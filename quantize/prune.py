@@ -9,7 +9,9 @@ reached. Zeros do not make a dense ``.tflite`` faster, but they compress
 
 ``exclude`` names layers to leave dense; ``"first"`` and ``"last"`` stand for
 the first convolution and the last dense layer, which hold few weights and
-cost the most accuracy when pruned.
+cost the most accuracy when pruned. Depthwise convolutions are never pruned
+(tfmot lists them with no prunable weights); ``info["sparsity"]`` is over the
+pruned layers, ``info["sparsity_all_weights"]`` over every conv/dense kernel.
 """
 from __future__ import annotations
 
@@ -25,7 +27,11 @@ import tf_keras as keras
 from quantize.finetune import Arrays, fit
 from sdk.errors import ConfigError
 
-PRUNABLE = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+# tfmot's registries prune and cluster Conv2D and Dense kernels, but list
+# DepthwiseConv2D with no prunable weights: depthwise filters (3x3 per channel)
+# are few and fragile, so they stay dense and are reported as such.
+PRUNABLE = (keras.layers.Conv2D, keras.layers.Dense)
+WEIGHTED = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class PruneConfig:
 
 def weighted_layers(model) -> list:
     """Conv, depthwise conv and dense layers, in model order."""
-    return [layer for layer in model.layers if isinstance(layer, PRUNABLE)]
+    return [layer for layer in model.layers if isinstance(layer, WEIGHTED)]
 
 
 def resolve_exclusions(model, exclude) -> set[str]:
@@ -109,11 +115,14 @@ def prune(model, data: Arrays, config: PruneConfig = PruneConfig(), *, verbose: 
                   callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], keep_best_from_epoch=reached_epoch - 1 if reached_epoch else 0,
                   seed=config.seed, verbose=verbose)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    unprunable = {layer.name for layer in weighted_layers(model) if not isinstance(layer, PRUNABLE)}
     info = {
         "target_sparsity": config.sparsity,
         "excluded_layers": sorted(excluded),
+        "dense_depthwise_layers": sorted(unprunable),
         "sparsity_by_layer": sparsity_by_layer(stripped),
-        "sparsity": overall_sparsity(stripped, skip=excluded),
+        "sparsity": overall_sparsity(stripped, skip=excluded | unprunable),
+        "sparsity_all_weights": overall_sparsity(stripped),
         "best_epoch": history["best_epoch"],
     }
     return stripped, info

@@ -51,12 +51,15 @@ class QatConfig:
 def choose_scheme(model) -> str:
     """``auto`` resolved from the weights: sparse -> prune_preserve, few values -> cluster_preserve."""
     from quantize.cluster import unique_values_by_layer
-    from quantize.prune import overall_sparsity
+    from quantize.prune import PRUNABLE, kernel_of, overall_sparsity
 
     if overall_sparsity(model) >= 0.3:
         return "prune_preserve"
+    layers = [layer for layer in model.layers if isinstance(layer, PRUNABLE)]
     uniques = unique_values_by_layer(model)
-    if uniques and max(uniques.values()) <= 64:
+    # clustered: most kernels hold far fewer distinct values than weights (an excluded first conv may not)
+    shared = [uniques[layer.name] <= max(2, kernel_of(layer).size // 8) for layer in layers]
+    if shared and sum(shared) > len(shared) / 2:
         return "cluster_preserve"
     return "default"
 
