@@ -215,7 +215,10 @@ def distill(student, teachers, x, y, *, validation=None, config: DistillConfig =
     check_pair(student, teachers)
     keras.utils.set_random_seed(config.seed)
     distiller = Distiller(student, teachers, config)
-    distiller.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    from quantize.finetune import cosine
+
+    steps = config.epochs * -(-len(x) // config.batch_size)
+    distiller.compile(optimizer=keras.optimizers.Adam(cosine(config.learning_rate, steps)))
     callbacks = []
     if validation is not None:
         callbacks.append(_BestWeights(student))

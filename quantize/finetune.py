@@ -1,8 +1,8 @@
 """A small supervised training loop shared by the compression stages.
 
 Each stage (pruning, clustering, quantization-aware training, a student
-trained alone) fine-tunes a compiled copy of the model with Adam on integer
-labels and keeps the weights of the best validation epoch, counted only from
+trained alone) fine-tunes a compiled copy of the model with Adam (cosine
+learning-rate decay) on integer labels and keeps the weights of the best validation epoch, counted only from
 ``keep_best_from_epoch`` on (a pruning schedule must have reached its target
 before a checkpoint may be kept).
 """
@@ -71,7 +71,8 @@ def fit(model, data: Arrays, *, epochs: int, learning_rate: float = 1e-3, batch_
     if epochs < 1:
         raise ConfigError(f"fit: epochs={epochs} must be >= 1")
     keras.utils.set_random_seed(seed)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+    steps = epochs * -(-len(data.x_train) // batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(cosine(learning_rate, steps)), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     keep = KeepBest(from_epoch=min(keep_best_from_epoch, epochs - 1))
     history = model.fit(
@@ -81,6 +82,11 @@ def fit(model, data: Arrays, *, epochs: int, learning_rate: float = 1e-3, batch_
     ).history
     history["best_epoch"] = keep.best_epoch
     return history
+
+
+def cosine(learning_rate: float, steps: int):
+    """Cosine decay to zero over ``steps``: the last epochs settle instead of jumping between minima."""
+    return keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, int(steps)))
 
 
 def accuracy(model, x, y) -> float:
