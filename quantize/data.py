@@ -10,6 +10,15 @@ Unreadable audio is skipped and reported, not fatal: one corrupt file in a
 skipped file by name and returns them in ``Features.skipped``; it raises
 ``AudioError`` only when more than ``max_skipped_fraction`` of the clips are
 unreadable (then the data, not one file, is broken).
+
+Typical use, with synthetic speech and augmentation::
+
+    clips = from_speech_commands("speech_commands", keywords=["yes", "no"])
+    clips += synthesize(["yes", "no"], "cache/tts", variants_per_word=40)   # quantize.tts
+    splits = split_by_speaker(cap_unknown(clips))
+    labels = ["_silence_", "_unknown_", "no", "yes"]
+    x, y = load_features(splits["train"], FrontEndConfig(), labels=labels,
+                         augment=AugmentConfig(noise_dirs=["speech_commands/_background_noise_"]), copies=2)
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ import hashlib
 import logging
 import os
 import pathlib
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Mapping, Sequence
@@ -34,9 +44,10 @@ log = logging.getLogger(__name__)
 UNKNOWN = "_unknown_"
 SILENCE = "_silence_"
 BACKGROUND_NOISE = "_background_noise_"
-AUDIO_SUFFIXES = frozenset(
-    "." + ext.lower() for ext in soundfile.available_formats()
-) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+# Suffixes of files libsndfile reads (headerless .raw needs parameters we do not have).
+AUDIO_SUFFIXES = (
+    frozenset("." + ext.lower() for ext in soundfile.available_formats()) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+) - {".raw"}
 
 
 @dataclass(frozen=True)
@@ -75,20 +86,36 @@ def audio_files(folder: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+_NOHASH = re.compile(r"^(?:(?P<word>.+)_)?(?P<speaker>[^_]+)_nohash_")
+
+
 def speaker_of(path: str | os.PathLike) -> str:
-    """Speech Commands speaker id: the file name before ``_nohash_``; "" if none."""
-    name = pathlib.Path(path).name
-    return name.split("_nohash_")[0] if "_nohash_" in name else ""
+    """Speech Commands speaker id: the part of the file name before ``_nohash_``; "" if none.
+
+    Prepared sets name unknown words ``<word>_<speaker>_nohash_<n>.wav``;
+    the word is not part of the speaker.
+    """
+    match = _NOHASH.match(pathlib.Path(path).name)
+    return match.group("speaker") if match else ""
+
+
+def _spoken_word(path: pathlib.Path) -> str | None:
+    """The word in a prepared ``_unknown_/<word>_<speaker>_nohash_<n>.wav`` name."""
+    match = _NOHASH.match(path.name)
+    return match.group("word") if match else None
 
 
 def from_folders(root, *, source: str = "real") -> list[Clip]:
     """A folder per label, each holding audio files (any format and rate).
 
-    Folders starting with ``.`` are ignored. Speakers come from Speech
+    Folders starting with ``.`` and ``_background_noise_`` (noise for
+    augmentation, not a label) are ignored. Speakers come from Speech
     Commands style ``<speaker>_nohash_<n>.wav`` names when present.
     """
     folder = _check_folder(root, "from_folders")
-    label_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    label_dirs = sorted(
+        p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != BACKGROUND_NOISE
+    )
     if not label_dirs:
         raise ConfigError(f"from_folders: {folder} has no label folders (expected one folder per label)")
     clips = []
@@ -209,10 +236,11 @@ def from_speech_commands(
         for word_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if word_dir.name == BACKGROUND_NOISE:
                 continue
-            label = relabel(word_dir.name)
-            if label is None:
-                continue
             for path in audio_files(word_dir):
+                word = (_spoken_word(path) if word_dir.name == UNKNOWN else None) or word_dir.name
+                label = relabel(word)
+                if label is None:
+                    continue
                 speaker = speaker_of(path) or path.stem
                 clips.append(Clip(str(path), label, speaker, "noise" if label == SILENCE else "real"))
 
@@ -258,19 +286,29 @@ def official_split(root, clips: Iterable[Clip]) -> dict[str, list[Clip]]:
 
 
 def silence_clips(
-    noise_files: Sequence, count: int, *, clip_s: float = 1.0, seed: int = 0, quiet_fraction: float = 0.1
+    noise_files: Sequence,
+    count: int,
+    *,
+    clip_s: float = 1.0,
+    seed: int = 0,
+    quiet_fraction: float = 0.1,
+    segment_s: float = 10.0,
 ) -> list[Clip]:
     """``count`` random ``clip_s`` crops of long noise files at random gains.
 
     Gains are log-uniform over -40..0 dB; ``quiet_fraction`` of the crops are
-    at -90 dB (near digital silence, as a muted microphone gives). Files
-    shorter than ``clip_s`` are used whole. The speaker is the noise file, so
-    a speaker-disjoint split keeps each noise recording on one side.
+    at -90 dB (near digital silence, as a muted microphone gives). Each file
+    is cut into segments of about ``segment_s`` and a crop lies inside one
+    segment; its speaker is ``<file stem>#<segment>``, so a speaker-disjoint
+    split spreads a few long recordings over every split without any two
+    splits sharing audio. Files shorter than ``clip_s`` are used whole.
     """
     if count < 0:
         raise ConfigError(f"silence_clips: count={count} must be >= 0")
     if count and not noise_files:
         raise ConfigError("silence_clips: no noise files to crop silence from")
+    if segment_s < clip_s:
+        raise ConfigError(f"silence_clips: segment_s={segment_s} must be at least clip_s={clip_s}")
     rng = np.random.default_rng(seed)
     durations = []
     for path in noise_files:
@@ -283,9 +321,14 @@ def silence_clips(
     for _ in range(count):
         index = int(rng.integers(len(noise_files)))
         path, duration_s = str(noise_files[index]), durations[index]
-        start_s = float(rng.uniform(0, duration_s - clip_s)) if duration_s > clip_s else None
+        segments = max(1, int(duration_s // segment_s))
+        segment = int(rng.integers(segments))
+        length_s = duration_s / segments
+        low_s = segment * length_s
+        start_s = float(rng.uniform(low_s, low_s + length_s - clip_s)) if length_s > clip_s else None
         gain_db = -90.0 if rng.random() < quiet_fraction else float(rng.uniform(-40, 0))
-        clips.append(Clip(path, SILENCE, pathlib.Path(path).stem, "noise", start_s, float(10 ** (gain_db / 20))))
+        speaker = f"{pathlib.Path(path).stem}#{segment}"
+        clips.append(Clip(path, SILENCE, speaker, "noise", start_s, float(10 ** (gain_db / 20))))
     return clips
 
 
@@ -442,6 +485,7 @@ def load_features(
     copies: int = 1,
     seed: int = 0,
     max_skipped_fraction: float = 0.05,
+    progress: Callable[[int], None] | None = None,
 ) -> Features:
     """Decode, fit to ``frontend.clip_s``, augment, and compute features.
 
@@ -462,6 +506,12 @@ def load_features(
     seed : int
         Copy ``k`` of clip ``i`` uses ``default_rng([seed, i, k])``, so
         results do not depend on order or batching.
+    max_skipped_fraction : float
+        Unreadable files are skipped and reported; more than this fraction
+        of ``clips`` unreadable raises ``AudioError``. Judge it over the whole
+        data set, not small chunks, or one bad file fails a small chunk.
+    progress : callable ``(clips_done) -> None``, optional
+        Called every 64 clips and at the end, e.g. to advance a progress bar.
 
     Returns
     -------
@@ -488,6 +538,8 @@ def load_features(
     decoded: dict = {}
     limit_s = frontend.clip_samples / frontend.sample_rate
     for i, clip in enumerate(clips):
+        if progress is not None and i and i % 64 == 0:
+            progress(i)
         try:
             samples, duration_s = load_clip_audio(clip, frontend.sample_rate, frontend.clip_samples, decoded=decoded)
         except AuricleError as exc:
@@ -503,6 +555,8 @@ def load_features(
             rows.append(features(audio, config=frontend))
             ys.append(index_of[clip.label])
             clip_index.append(i)
+    if progress is not None:
+        progress(len(clips))
     if len(skipped) > max_skipped_fraction * len(clips):
         raise AudioError(
             f"load_features: {len(skipped)} of {len(clips)} files are unreadable (more than "

@@ -11,9 +11,9 @@ Output is trimmed of leading and trailing silence (energy-based) so a keyword
 sits centred when fitted to the model window, and cached on disk under a hash
 of (engine, voice, parameters, text, gain): a re-run starts no process.
 
-:func:`near_misses` proposes confusable negatives ("hey lumen" -> "hey
-lemon", "human", "lumen"), ranked by espeak-ng phoneme distance, and
-:data:`UNKNOWN_WORDS` is a list of everyday words for the ``_unknown_`` class.
+:func:`near_misses`, :func:`unknown_words` and :data:`UNKNOWN_WORDS`
+(negatives to synthesize) live in :mod:`quantize.negatives` and are
+re-exported here.
 """
 from __future__ import annotations
 
@@ -32,15 +32,17 @@ from typing import Sequence
 
 import numpy as np
 import soundfile
+import soxr
 
 from quantize.data import Clip
+from quantize.negatives import UNKNOWN_WORDS, near_misses, unknown_words  # noqa: F401  (part of this API)
 from sdk.audio import read_audio
 from sdk.errors import AuricleError, ConfigError
 
 log = logging.getLogger(__name__)
 
 ENGINES = ("espeak-ng", "flite", "festival")
-_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+_BINARY = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival"}
 _APT = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"}
 
 # espeak-ng voice variants (``+name``) that sound like speech, not effects.
@@ -53,27 +55,9 @@ FLITE_VOICES = ("kal16", "slt", "rms", "awb", "kal")
 FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 _SILENT_PEAK = 1e-3  # a synthesized file whose peak is below this said nothing
 _TRIM_BELOW_DB = 40.0  # frames this far under the loudest 10 ms frame are silence
-_CACHE_VERSION = 1  # bump when post-processing changes, to invalidate cached files
+_HTS_F0_HZ = 180.0  # mean pitch of festival's cmu_us_slt_arctic_hts voice
+_CACHE_VERSION = 2  # bump when post-processing changes, to invalidate cached files
 
-UNKNOWN_WORDS = (
-    # Speech Commands' words plus everyday words: negatives for the _unknown_ class.
-    "yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "zero", "one", "two",
-    "three", "four", "five", "six", "seven", "eight", "nine", "bed", "bird", "cat", "dog", "happy",
-    "house", "marvin", "sheila", "tree", "wow", "backward", "forward", "follow", "learn", "visual",
-    "hello", "okay", "please", "thanks", "water", "coffee", "music", "light", "lamp", "door",
-    "window", "kitchen", "table", "chair", "phone", "paper", "morning", "evening", "today",
-    "tomorrow", "weather", "time", "number", "people", "little", "family", "money", "open", "close",
-    "start", "play", "pause", "next", "again", "maybe", "never", "always", "really", "because",
-    "about", "after", "before", "under", "over", "never mind", "what", "where", "when", "why",
-    "how", "who", "this", "that", "there", "here", "good", "great", "nice", "very", "much", "many",
-    "some", "other", "another", "system", "computer", "garden", "yellow", "purple", "orange",
-    "green", "blue", "red", "black", "white", "summer", "winter", "river", "mountain", "letter",
-    "station", "window", "button", "silver", "doctor", "teacher", "student", "lemon", "melon",
-    "human", "woman", "women", "moment", "common", "person", "season", "reason", "salmon",
-    "demon", "lumber", "number", "summon", "ramen", "omen", "hey", "hay", "say", "day", "way",
-    "okay google", "alexa", "hey siri", "what time is it", "turn it off", "call mom",
-)
-UNKNOWN_WORDS = tuple(dict.fromkeys(UNKNOWN_WORDS))  # drop repeats, keep order
 
 
 @dataclass(frozen=True)
@@ -149,24 +133,16 @@ def plan_variants(word: str, count: int, *, engines: Sequence[str] = ENGINES, se
     return plan
 
 
-def _command(variant: Variant, out_path: str) -> tuple[list[str], str | None]:
-    """Command line and stdin text for one engine call (text is appended or piped)."""
+def _command(variant: Variant, out_path: str) -> list[str]:
+    """Command line for one espeak-ng or flite call (the text is appended); festival runs in batches."""
     if variant.engine == "espeak-ng":
-        return ["espeak-ng", "-v", variant.voice, "-p", str(variant.pitch), "-s", str(variant.speed), "-w", out_path], None
+        return ["espeak-ng", "-v", variant.voice, "-p", str(variant.pitch), "-s", str(variant.speed), "-w", out_path]
     if variant.engine == "flite":
         return [
             "flite", "-voice", variant.voice, "--setf", f"duration_stretch={variant.speed}",
             "--setf", f"int_f0_target_mean={variant.pitch}", "-o", out_path,
-        ], None
-    evals = [f"(voice_{variant.voice})", f"(Parameter.set 'Duration_Stretch {variant.speed})"]
-    if "diphone" in variant.voice:
-        evals.append(
-            f"(set! int_lr_params '((target_f0_mean {variant.pitch}) (target_f0_std 14) (model_f0_mean 170) (model_f0_std 34)))"
-        )
-    command = ["text2wave", "-o", out_path]
-    for expression in evals:
-        command += ["-eval", expression]
-    return command, "stdin"
+        ]
+    raise ConfigError(f"tts: engine {variant.engine!r} is run in batches, not one command per phrase")
 
 
 # ------------------------------------------------------------- synthesis
@@ -202,38 +178,122 @@ def _cache_path(out_dir: pathlib.Path, text: str, variant: Variant) -> pathlib.P
     return out_dir / slug / f"{variant.engine}-{digest}.wav"
 
 
+def _hts_pitch_factor(variant: Variant) -> float:
+    return variant.pitch / _HTS_F0_HZ if variant.engine == "festival" and "hts" in variant.voice else 1.0
+
+
+def _finish(raw: pathlib.Path, text: str, variant: Variant, path: pathlib.Path, detail: str = "") -> float:
+    """Check, trim and level an engine's output and move it into the cache; return its duration in s."""
+    who = f"tts: {variant.engine} (voice {variant.voice})"
+    if not raw.is_file() or raw.stat().st_size <= 44:
+        raise ConfigError(f"{who} could not say {text!r}: {detail or 'no output file'}")
+    try:
+        audio = read_audio(raw)
+    except AuricleError as exc:
+        raise ConfigError(f"{who} wrote no usable audio for {text!r} ({exc})") from None
+    peak = float(np.max(np.abs(audio.samples)))
+    if peak < _SILENT_PEAK:
+        raise ConfigError(f"{who} produced silence for {text!r}")
+    samples = audio.samples
+    factor = _hts_pitch_factor(variant)
+    if factor != 1.0:  # play faster by `factor`: pitch (and formants) up by it, like a smaller speaker
+        samples = soxr.resample(samples, audio.sample_rate * factor, audio.sample_rate).astype(np.float32)
+    samples = trim_silence(samples, audio.sample_rate)
+    samples = samples / peak * 0.9 * 10 ** (variant.gain_db / 20)
+    partial = raw.with_name(raw.stem + "-out.wav")
+    soundfile.write(partial, samples.astype(np.float32), audio.sample_rate, subtype="PCM_16")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+    return samples.shape[0] / audio.sample_rate
+
+
+def _run_engine(command: list[str], stdin: str | None, what: str) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"tts: {what} took over 120 s") from None
+
+
 def synthesize_one(text: str, variant: Variant, out_dir: pathlib.Path) -> tuple[pathlib.Path, float]:
     """Speak ``text`` with one variant into the cache; return (path, duration_s). Cached files are reused."""
     path = _cache_path(out_dir, text, variant)
     if path.is_file():
         return path, soundfile.info(str(path)).duration
+    if variant.engine == "festival":
+        return _festival_batch([(text, variant)], out_dir)[0]
     _require(variant.engine)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-        raw = str(pathlib.Path(tmp) / "raw.wav")
-        command, stdin = _command(variant, raw)
-        if stdin is None:
-            command = command + ([text] if variant.engine == "espeak-ng" else ["-t", text])
-        try:
-            done = subprocess.run(command, input=text if stdin else None, capture_output=True, text=True, timeout=60)
-        except subprocess.TimeoutExpired:
-            raise ConfigError(f"tts: {variant.speaker} took over 60 s to say {text!r}") from None
-        if done.returncode != 0 or not pathlib.Path(raw).is_file() or pathlib.Path(raw).stat().st_size <= 44:
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output file"]
-            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) could not say {text!r}: {detail[0]}")
-        try:
-            audio = read_audio(raw)
-        except AuricleError as exc:
-            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) wrote no usable audio for {text!r} ({exc})") from None
-        peak = float(np.max(np.abs(audio.samples)))
-        if peak < _SILENT_PEAK:
-            raise ConfigError(f"tts: {variant.engine} (voice {variant.voice}) produced silence for {text!r}")
-        samples = trim_silence(audio.samples, audio.sample_rate)
-        samples = samples / peak * 0.9 * 10 ** (variant.gain_db / 20)
-        partial = pathlib.Path(tmp) / "out.wav"
-        soundfile.write(partial, samples.astype(np.float32), audio.sample_rate, subtype="PCM_16")
-        partial.replace(path)  # atomic: a killed run never leaves a half-written cache entry
-    return path, samples.shape[0] / audio.sample_rate
+        raw = pathlib.Path(tmp) / "raw.wav"
+        command = _command(variant, str(raw)) + ([text] if variant.engine == "espeak-ng" else ["-t", text])
+        done = _run_engine(command, None, f"{variant.speaker} saying {text!r}")
+        detail = ((done.stderr or done.stdout).strip().splitlines() or [""])[-1]
+        if done.returncode != 0 and not detail:
+            detail = f"exit status {done.returncode}"
+        if done.returncode != 0:
+            raw.unlink(missing_ok=True)
+        duration_s = _finish(raw, text, variant, path, detail)
+    return path, duration_s
+
+
+def _scheme_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _festival_batch(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path) -> list[tuple[pathlib.Path, float]]:
+    """Several festival utterances in one process: starting festival costs more than one word."""
+    _require("festival")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = []
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        lines = []
+        for k, (text, variant) in enumerate(jobs):
+            lines += [f"(voice_{variant.voice})", f"(Parameter.set 'Duration_Stretch {variant.speed})"]
+            if "diphone" in variant.voice:
+                lines.append(f"(set! int_lr_params '((target_f0_mean {variant.pitch}) (target_f0_std 14) "
+                             "(model_f0_mean 170) (model_f0_std 34)))")
+            elif "hts" in variant.voice:
+                # hts_engine's -r is a speaking rate (>1 faster); festival ignores its pitch option, so the
+                # pitch is shifted afterwards by resampling (see _finish), which also shortens: pre-stretch.
+                rate = 1 / (variant.speed * _hts_pitch_factor(variant))
+                lines.append(f'(set! hts_engine_params (append hts_engine_params (list (list "-r" {rate:.3f}))))')
+            lines.append(f"(utt.save.wave (utt.synth (Utterance Text {_scheme_string(text)})) "
+                         f"{_scheme_string(str(pathlib.Path(tmp) / f'{k}.wav'))} 'riff)")
+        script = pathlib.Path(tmp) / "batch.scm"
+        script.write_text("\n".join(lines) + "\n")
+        done = _run_engine(["festival", "-b", str(script)], None, f"festival saying {len(jobs)} phrase(s)")
+        messages = (done.stderr + done.stdout).strip().splitlines()
+        detail = next((m for m in messages if "error" in m.lower()), messages[-1] if messages else "")
+        for k, (text, variant) in enumerate(jobs):
+            path = _cache_path(out_dir, text, variant)
+            results.append((path, _finish(pathlib.Path(tmp) / f"{k}.wav", text, variant, path, detail)))
+    return results
+
+
+def _synthesize_all(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path, workers: int) -> list[tuple[pathlib.Path, float]]:
+    """Cached results where present; festival jobs batched per worker, others one process each."""
+    results: list = [None] * len(jobs)
+    festival = []
+    for i, (text, variant) in enumerate(jobs):
+        path = _cache_path(out_dir, text, variant)
+        if path.is_file():
+            results[i] = (path, soundfile.info(str(path)).duration)
+        elif variant.engine == "festival":
+            festival.append(i)
+    tasks = []
+    workers = max(1, workers)
+    for w in range(min(workers, len(festival))):
+        batch = festival[w::workers]
+        tasks.append((batch, lambda batch=batch: _festival_batch([jobs[i] for i in batch], out_dir)))
+    for i, (text, variant) in enumerate(jobs):
+        if results[i] is None and variant.engine != "festival":
+            tasks.append(([i], lambda text=text, variant=variant: [synthesize_one(text, variant, out_dir)]))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [(indices, pool.submit(task)) for indices, task in tasks]
+        for indices, future in futures:
+            for i, result in zip(indices, future.result()):
+                results[i] = result
+    return results
 
 
 class Synthesized(list):
@@ -297,8 +357,7 @@ def synthesize(
     texts = [check_text(w) for w in words]
     out = pathlib.Path(out_dir)
     jobs = [(word, text, v) for word, text in zip(words, texts) for v in plan_variants(text, variants_per_word, engines=engines, seed=seed)]
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        done = list(pool.map(lambda job: synthesize_one(job[1], job[2], out), jobs))
+    done = _synthesize_all([(text, v) for _, text, v in jobs], out, workers)
     result = Synthesized(
         Clip(str(path), label or word, v.speaker, "tts") for (word, _, v), (path, _) in zip(jobs, done)
     )
@@ -311,112 +370,3 @@ def synthesize(
             log.warning("tts: %r by %s lasts %.2f s, longer than the %.2f s window; fitting will cut it",
                         clip.label, clip.speaker, duration_s, clip_s)
     return result
-
-
-# -------------------------------------------------------------- negatives
-
-
-def _phonemes(texts: Sequence[str]) -> list[tuple[str, ...]] | None:
-    """espeak-ng phoneme tokens (stress dropped) per text; None without espeak-ng."""
-    if shutil.which("espeak-ng") is None or not texts:
-        return None
-    done = subprocess.run(["espeak-ng", "-q", "-x", "--sep= ", "-v", "en-us"], input="\n".join(texts) + "\n",
-                          capture_output=True, text=True, timeout=60)
-    lines = [line for line in done.stdout.splitlines() if line.strip()]
-    if done.returncode != 0 or len(lines) != len(texts):
-        return None
-    return [tuple(t.strip("',") for t in line.split() if t.strip("',")) for line in lines]
-
-
-def _distance(a: Sequence, b: Sequence) -> int:
-    """Levenshtein distance of two token sequences."""
-    previous = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        current = [i]
-        for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
-        previous = current
-    return previous[-1]
-
-
-_VOWELS = ("a", "e", "i", "o", "u", "ee", "oo", "ay", "ai", "ow")
-_ONSETS = ("b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "w", "y", "br", "st", "tr", "sh", "ch")
-
-
-def _spelling_neighbours(token: str) -> set[str]:
-    """Respellings of one word with one vowel group or the onset replaced."""
-    out = set()
-    for match in re.finditer(r"[aeiouy]+", token):
-        if match.start() == 0 and token[0] == "y":
-            continue
-        for vowel in _VOWELS:
-            out.add(token[: match.start()] + vowel + token[match.end():])
-    onset = re.match(r"[^aeiou]*", token).group(0)
-    for new in _ONSETS + ("",):
-        out.add(new + token[len(onset):])
-    out.discard(token)
-    return {w for w in out if re.search(r"[aeiouy]", w)}
-
-
-def near_misses(word: str, *, count: int = 20) -> list[str]:
-    """Up to ``count`` phrases that sound close to ``word`` but are not it.
-
-    Candidates: each word of a phrase alone ("hey lumen" -> "lumen", "hey"),
-    then one word replaced by a real word from :data:`UNKNOWN_WORDS` that
-    sounds close ("hey lemon", "hey human"), then by a respelling with one
-    vowel or onset changed ("hey lumin", "hey rumen"). Closeness is the
-    espeak-ng phoneme edit distance (letters when espeak-ng is missing).
-    Positions take turns, content words (those not in UNKNOWN_WORDS) first,
-    so "lumen" gets as many neighbours as "hey". Candidates pronounced
-    exactly like ``word`` are dropped: a homophone is a positive.
-    """
-    text = check_text(word).lower()
-    tokens = text.split()
-    vocabulary = [w for w in UNKNOWN_WORDS if " " not in w]
-    per_position: list[list[tuple[str, bool]]] = []
-    for i, token in enumerate(tokens):
-        options = [(w, True) for w in vocabulary if w != token] + [(w, False) for w in sorted(_spelling_neighbours(token))]
-        per_position.append([(" ".join(tokens[:i] + [new] + tokens[i + 1:]), real) for new, real in options])
-    names = [name for options in per_position for name, _ in options]
-    sounds = _phonemes([text, *tokens, *names])
-    if sounds is None:
-        target, token_sounds, keys = tuple(text), [tuple(t) for t in tokens], [tuple(n) for n in names]
-    else:
-        target, token_sounds, keys = sounds[0], sounds[1 : 1 + len(tokens)], sounds[1 + len(tokens) :]
-    sound_of = dict(zip(names, keys))
-    ranked_positions = []
-    for i, options in enumerate(per_position):
-        limit = max(2, round(0.6 * len(token_sounds[i])))
-        scored = []
-        for name, real in options:
-            d = _distance(target, sound_of[name])
-            if real and d > limit:
-                continue  # an unrelated real word is an _unknown_ example, not a near miss
-            if d > 0:
-                scored.append((not real, d, name))
-        ranked_positions.append([name for *_, name in sorted(scored)])
-    order = sorted(range(len(tokens)), key=lambda i: (tokens[i] in vocabulary, i))
-    ordered = list(tokens) if len(tokens) > 1 else []
-    for rank in range(max(len(r) for r in ranked_positions)):
-        ordered += [ranked_positions[i][rank] for i in order if rank < len(ranked_positions[i])]
-    chosen, seen_sounds = [], {target}
-    alone_sounds = dict(zip(tokens, token_sounds))
-    for name in ordered:
-        sound = sound_of.get(name, alone_sounds.get(name))
-        if sound in seen_sounds:
-            continue
-        seen_sounds.add(sound)
-        chosen.append(name)
-        if len(chosen) == count:
-            break
-    return chosen
-
-
-def unknown_words(keywords: Sequence[str], *, count: int | None = None, seed: int = 0) -> list[str]:
-    """Words from :data:`UNKNOWN_WORDS` that are none of ``keywords`` nor part of them."""
-    banned = {w.lower() for k in keywords for w in [k, *k.split()]}
-    words = [w for w in UNKNOWN_WORDS if w not in banned and not (set(w.split()) & banned)]
-    if count is not None and count < len(words):
-        picks = np.random.default_rng(seed).choice(len(words), size=count, replace=False)
-        words = [words[i] for i in sorted(picks)]
-    return words

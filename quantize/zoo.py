@@ -23,6 +23,9 @@ import tf_keras as keras
 from sdk.errors import ConfigError
 
 MODELS: dict = {}
+# Batch-norm statistics settle within ~100 steps (Keras' 0.99 needs ~500): small
+# datasets train for only a few hundred steps, and inference uses these statistics.
+BN_MOMENTUM = 0.95
 
 
 def register(name: str):
@@ -65,7 +68,7 @@ def _input(input_shape):
 
 def _conv_bn_relu(x, filters, kernel, strides=(1, 1), padding="same", dilation=(1, 1)):
     x = keras.layers.Conv2D(filters, kernel, strides=strides, padding=padding, dilation_rate=dilation, use_bias=False)(x)
-    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
     return keras.layers.ReLU()(x)
 
 
@@ -83,7 +86,7 @@ def _ds_cnn(input_shape, num_classes, *, filters, blocks, first_kernel=(10, 4), 
     x = _conv_bn_relu(x, filters, first_kernel, first_strides)
     for _ in range(blocks):
         x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.ReLU()(x)
         x = _conv_bn_relu(x, filters, 1)
     return keras.Model(inputs, _head(x, num_classes, dropout))
@@ -125,10 +128,10 @@ def _bc_block(x, out_channels, *, freq_stride, dilation, dropout):
     if transition:
         x = _conv_bn_relu(x, out_channels, 1)
     f2 = keras.layers.DepthwiseConv2D((1, 3), strides=(1, freq_stride), padding="same", use_bias=False)(x)
-    f2 = keras.layers.BatchNormalization()(f2)
+    f2 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(f2)
     pooled = keras.layers.AveragePooling2D((1, f2.shape[2]))(f2)
     f1 = keras.layers.DepthwiseConv2D((3, 1), padding="same", dilation_rate=(dilation, 1), use_bias=False)(pooled)
-    f1 = keras.layers.BatchNormalization()(f1)
+    f1 = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(f1)
     f1 = keras.layers.ReLU()(f1)
     f1 = keras.layers.Conv2D(out_channels, 1, use_bias=False)(f1)
     if dropout:
