@@ -91,6 +91,11 @@ def main():
         "int8 QAT": stage(base, ROOT / "qat", [{"qat": {"epochs": 3}}]),
         "PTQ modes": stage(base, ROOT / "ptq", [{"ptq": {}}]),
         "teacher PTQ": stage(teacher, ROOT / "teacher_ptq", [{"ptq": {"modes": ["float32", "int8"]}}]),
+        # the same compressions on the 6x larger teacher, where there are spare weights to remove
+        "teacher pruned 75%": stage(teacher, ROOT / "teacher_prune75", [{"prune": {"sparsity": 0.75, "epochs": ft}}]),
+        "teacher structured 50% channels": stage(teacher, ROOT / "teacher_channels50", [
+            {"prune_channels": {"fraction": 0.5, "epochs": ft, "learning_rate": 1e-3}}]),
+        "teacher int8 QAT": stage(teacher, ROOT / "teacher_qat", [{"qat": {"epochs": 3}}]),
         "student alone PTQ": stage(ROOT / "student_s0", ROOT / "student_ptq", [{"ptq": {"modes": ["float32", "int8"]}}]),
     }
 
@@ -118,9 +123,10 @@ def main():
         row("int8 QAT", variants["int8 QAT"], "int8", "3 epochs"),
     ]
     for name in ("pruned 50%", "pruned 75%", "pruned 90%", "structured 33% channels", "structured 50% channels",
-                 "clustered 16"):
+                 "clustered 16", "teacher pruned 75%", "teacher structured 50% channels"):
         rows.append(row(name, variants[name], "float32"))
         rows.append(row(name + " int8", variants[name], "int8", "PTQ"))
+    rows.append(row("teacher int8 QAT", variants["teacher int8 QAT"], "int8", "3 epochs"))
 
     def test_acc(folder, mode="float32"):
         return json.loads((folder / "metrics.json").read_text())["artifacts"][mode]["test"]["accuracy"]
@@ -141,8 +147,26 @@ def main():
         "latency_speedup_structured_50": by_name["student distilled"].latency_ms
         / by_name["structured 50% channels"].latency_ms,
         "qat_int8_vs_float_points": 100 * (base_acc - by_name["int8 QAT"].accuracy),
+        "teacher": {
+            "prune75_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy - by_name["teacher pruned 75%"].accuracy),
+            "structured50_mac_cut": 1 - by_name["teacher structured 50% channels"].macs / by_name["teacher (ds_cnn_s 64)"].macs,
+            "structured50_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
+                                               - by_name["teacher structured 50% channels"].accuracy),
+            "structured50_latency_speedup": by_name["teacher (ds_cnn_s 64)"].latency_ms
+            / by_name["teacher structured 50% channels"].latency_ms,
+            "qat_int8_vs_float_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
+                                               - by_name["teacher int8 QAT"].accuracy),
+            "ptq_int8_vs_float_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
+                                               - by_name["teacher int8 PTQ"].accuracy),
+        },
         "ptq_int8_vs_float_points": 100 * (base_acc - by_name["student distilled int8 PTQ"].accuracy),
     }
+    wav = sorted(pathlib.Path("/work/shared/data/speech_commands_v2_test/yes").glob("*.wav"))[0]
+    cli = {}
+    for r in rows:  # every variant is an artifact the runtime CLI runs
+        done = subprocess.run([sys.executable, "-m", "sdk.cli", "classify", r.file, str(wav)], capture_output=True, text=True)
+        cli[r.variant] = {"returncode": done.returncode, "output": (done.stdout or done.stderr).strip()[-200:]}
+    summary["classify_cli"] = {"wav": str(wav), "all_ok": all(v["returncode"] == 0 for v in cli.values()), "runs": cli}
     paths = compress_report.write(rows, ROOT / "report", extra={"summary": summary})
     print(compress_report.markdown(rows))
     print(json.dumps(summary, indent=2))
