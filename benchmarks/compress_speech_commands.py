@@ -96,6 +96,10 @@ def main():
         "teacher structured 50% channels": stage(teacher, ROOT / "teacher_channels50", [
             {"prune_channels": {"fraction": 0.5, "epochs": ft, "learning_rate": 1e-3}}]),
         "teacher int8 QAT": stage(teacher, ROOT / "teacher_qat", [{"qat": {"epochs": 3}}]),
+        "teacher structured 25% channels": stage(teacher, ROOT / "teacher_channels25", [
+            {"prune_channels": {"fraction": 0.25, "epochs": 15, "learning_rate": 1e-3}}]),
+        "teacher pruned 75%, 20 epochs": stage(teacher, ROOT / "teacher_prune75_long", [
+            {"prune": {"sparsity": 0.75, "epochs": 20, "learning_rate": 1e-3}}]),
         "student alone PTQ": stage(ROOT / "student_s0", ROOT / "student_ptq", [{"ptq": {"modes": ["float32", "int8"]}}]),
     }
 
@@ -123,7 +127,8 @@ def main():
         row("int8 QAT", variants["int8 QAT"], "int8", "3 epochs"),
     ]
     for name in ("pruned 50%", "pruned 75%", "pruned 90%", "structured 33% channels", "structured 50% channels",
-                 "clustered 16", "teacher pruned 75%", "teacher structured 50% channels"):
+                 "clustered 16", "teacher pruned 75%", "teacher pruned 75%, 20 epochs",
+                 "teacher structured 25% channels", "teacher structured 50% channels"):
         rows.append(row(name, variants[name], "float32"))
         rows.append(row(name + " int8", variants[name], "int8", "PTQ"))
     rows.append(row("teacher int8 QAT", variants["teacher int8 QAT"], "int8", "3 epochs"))
@@ -149,6 +154,11 @@ def main():
         "qat_int8_vs_float_points": 100 * (base_acc - by_name["int8 QAT"].accuracy),
         "teacher": {
             "prune75_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy - by_name["teacher pruned 75%"].accuracy),
+            "prune75_20epochs_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
+                                                   - by_name["teacher pruned 75%, 20 epochs"].accuracy),
+            "structured25_mac_cut": 1 - by_name["teacher structured 25% channels"].macs / by_name["teacher (ds_cnn_s 64)"].macs,
+            "structured25_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
+                                               - by_name["teacher structured 25% channels"].accuracy),
             "structured50_mac_cut": 1 - by_name["teacher structured 50% channels"].macs / by_name["teacher (ds_cnn_s 64)"].macs,
             "structured50_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
                                                - by_name["teacher structured 50% channels"].accuracy),
