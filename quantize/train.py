@@ -132,14 +132,17 @@ class _EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         logs["elapsed_s"] = time.perf_counter() - self.start
-        lr = self.model.optimizer.learning_rate
-        logs["lr"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
+        optimizer = self.model.optimizer
+        lr = optimizer.learning_rate
+        if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
+            lr = lr(optimizer.iterations)
+        logs["lr"] = float(tf.convert_to_tensor(lr).numpy())
 
 
 def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
     """Train ``recipe.model`` on ``arrays``; return ``(model, history dict)``.
 
-    Writes ``checkpoints/best.weights.h5`` (best validation accuracy) and
+    Writes ``checkpoints/best_weights.h5`` (best validation accuracy) and
     ``history.csv`` into ``run_dir``. The returned model always has float32
     weights and the best validation weights, ready for conversion.
     """
@@ -203,7 +206,7 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
     callbacks = [
         _EpochLog(),
         keras.callbacks.ModelCheckpoint(
-            str(checkpoints / "best.weights.h5"),
+            str(checkpoints / "best_weights.h5"),
             monitor="val_accuracy",
             mode="max",
             save_best_only=True,
@@ -222,11 +225,11 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
         train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose
     ).history
     train_time_s = time.perf_counter() - start
-    model.load_weights(str(checkpoints / "best.weights.h5"))  # best val accuracy, also without early stopping
-    if cfg.mixed_precision:  # a float32 twin converts cleanly to TFLite
-        twin = zoo.build(recipe.model.name, input_shape, num_classes, **recipe.model.params)
-        twin.set_weights(model.get_weights())
-        model = twin
+    # The best validation weights, loaded into a plain float32 twin (outside any distribution
+    # strategy and mixed-precision policy) that converts cleanly to TFLite. The legacy .h5
+    # format loads by layer order, so the twin's different auto-generated names do not matter.
+    model = zoo.build(recipe.model.name, input_shape, num_classes, **recipe.model.params)
+    model.load_weights(str(checkpoints / "best_weights.h5"))
     history = {k: [float(v) for v in values] for k, values in history.items()}
     history["train_time_s"] = train_time_s
     history["best_epoch"] = int(np.argmax(history["val_accuracy"])) + 1

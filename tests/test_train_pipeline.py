@@ -73,7 +73,7 @@ def test_run_writes_everything(tone_run):
     for name in ("recipe.yaml", "data.json", "metrics.json", "report.md", "model_int8.tflite", "model_float32.tflite",
                  "training_curves.png", "confusion_int8.png", "confusion_float.png", "history.csv", "model.keras"):
         assert name in names
-    assert (tone_run / "checkpoints" / "best.weights.h5").is_file()
+    assert (tone_run / "checkpoints" / "best_weights.h5").is_file()
     metrics = json.loads((tone_run / "metrics.json").read_text())
     for key in ("accuracy", "float", "artifacts", "model", "model_bytes", "int8_accuracy_drop_points", "train_time_s",
                 "labels", "data", "timings_s"):
@@ -193,3 +193,18 @@ def test_train_stage_needs_features(tmp_path):
     parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
     with pytest.raises(ConfigError, match=r"features\.npz does not exist"):
         train(parsed, tmp_path)
+
+
+def test_mixed_precision_and_mirrored_strategy_give_float32_model(tone_folders, tmp_path):
+    from quantize import recipe as qrecipe
+    from quantize.export import tensor_types, to_tflite
+    from quantize.train import Arrays, fit
+
+    parsed = qrecipe.load(tiny_recipe(tone_folders, epochs=1, mixed_precision=True, strategy="mirrored"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(-6, 3, (32, 31, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    model, history = fit(parsed, Arrays(x, y, x[:8], y[:8]), tmp_path, verbose=0)
+    assert {w.dtype.name for w in model.weights} == {"float32"}
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+    assert set(tensor_types(to_tflite(model, mode="int8", calibration=x)).values()) <= {"int8", "int32"}
