@@ -89,6 +89,7 @@ def main():
                                          [{"prune_channels": {"fraction": 0.33, "epochs": ft, "learning_rate": 1e-3}}]),
         "clustered 16": stage(base, ROOT / "cluster16", [{"cluster": {"clusters": 16, "epochs": 3}}]),
         "int8 QAT": stage(base, ROOT / "qat", [{"qat": {"epochs": 3}}]),
+        "int8 QAT lr 5e-5": stage(base, ROOT / "qat_lr5e-5", [{"qat": {"epochs": 3, "learning_rate": 5e-5}}]),
         "PTQ modes": stage(base, ROOT / "ptq", [{"ptq": {}}]),
         "teacher PTQ": stage(teacher, ROOT / "teacher_ptq", [{"ptq": {"modes": ["float32", "int8"]}}]),
         # the same compressions on the 6x larger teacher, where there are spare weights to remove
@@ -96,6 +97,9 @@ def main():
         "teacher structured 50% channels": stage(teacher, ROOT / "teacher_channels50", [
             {"prune_channels": {"fraction": 0.5, "epochs": ft, "learning_rate": 1e-3}}]),
         "teacher int8 QAT": stage(teacher, ROOT / "teacher_qat", [{"qat": {"epochs": 3}}]),
+        # control: the same 20-epoch fine-tuning with sparsity 0 (is the gain pruning or just more training?)
+        "teacher dense, 20 more epochs": stage(teacher, ROOT / "teacher_finetune20_dense", [
+            {"prune": {"sparsity": 0.0, "epochs": 20, "learning_rate": 1e-3}}]),
         "teacher structured 25% channels": stage(teacher, ROOT / "teacher_channels25", [
             {"prune_channels": {"fraction": 0.25, "epochs": 15, "learning_rate": 1e-3}}]),
         "teacher pruned 75%, 20 epochs": stage(teacher, ROOT / "teacher_prune75_long", [
@@ -124,10 +128,11 @@ def main():
         row("student distilled float16", variants["PTQ modes"], "float16"),
         row("student distilled int8 PTQ", variants["PTQ modes"], "int8", "per-channel"),
         row("student distilled int16x8", variants["PTQ modes"], "int16x8"),
-        row("int8 QAT", variants["int8 QAT"], "int8", "3 epochs"),
+        row("int8 QAT", variants["int8 QAT"], "int8", "3 epochs, lr 2e-4"),
+        row("int8 QAT lr 5e-5", variants["int8 QAT lr 5e-5"], "int8", "3 epochs, lr 5e-5"),
     ]
     for name in ("pruned 50%", "pruned 75%", "pruned 90%", "structured 33% channels", "structured 50% channels",
-                 "clustered 16", "teacher pruned 75%", "teacher pruned 75%, 20 epochs",
+                 "clustered 16", "teacher dense, 20 more epochs", "teacher pruned 75%", "teacher pruned 75%, 20 epochs",
                  "teacher structured 25% channels", "teacher structured 50% channels"):
         rows.append(row(name, variants[name], "float32"))
         rows.append(row(name + " int8", variants[name], "int8", "PTQ"))
@@ -152,10 +157,13 @@ def main():
         "latency_speedup_structured_50": by_name["student distilled"].latency_ms
         / by_name["structured 50% channels"].latency_ms,
         "qat_int8_vs_float_points": 100 * (base_acc - by_name["int8 QAT"].accuracy),
+        "qat_lr5e-5_int8_vs_float_points": 100 * (base_acc - by_name["int8 QAT lr 5e-5"].accuracy),
         "teacher": {
             "prune75_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy - by_name["teacher pruned 75%"].accuracy),
             "prune75_20epochs_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
                                                    - by_name["teacher pruned 75%, 20 epochs"].accuracy),
+            "prune75_20epochs_vs_dense_20epochs_points": 100 * (by_name["teacher dense, 20 more epochs"].accuracy
+                                                                - by_name["teacher pruned 75%, 20 epochs"].accuracy),
             "structured25_mac_cut": 1 - by_name["teacher structured 25% channels"].macs / by_name["teacher (ds_cnn_s 64)"].macs,
             "structured25_cost_points": 100 * (by_name["teacher (ds_cnn_s 64)"].accuracy
                                                - by_name["teacher structured 25% channels"].accuracy),
