@@ -62,8 +62,6 @@ class Run:
 
 
 def load_model(path):
-    from quantize import zoo  # noqa: F401  (registers nothing custom, but keeps imports in one place)
-
     try:
         return keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as exc:

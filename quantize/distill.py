@@ -33,6 +33,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
+from quantize.finetune import KeepBest, cosine
 from sdk.errors import ConfigError
 
 _EPS = 1e-7
@@ -215,33 +216,12 @@ def distill(student, teachers, x, y, *, validation=None, config: DistillConfig =
     check_pair(student, teachers)
     keras.utils.set_random_seed(config.seed)
     distiller = Distiller(student, teachers, config)
-    from quantize.finetune import cosine
-
     steps = config.epochs * -(-len(x) // config.batch_size)
     distiller.compile(optimizer=keras.optimizers.Adam(cosine(config.learning_rate, steps)))
-    callbacks = []
-    if validation is not None:
-        callbacks.append(_BestWeights(student))
+    callbacks = [] if validation is None else [KeepBest(target=student)]
     history = distiller.fit(
         np.asarray(x, np.float32), np.asarray(y), batch_size=config.batch_size, epochs=config.epochs,
         validation_data=None if validation is None else (np.asarray(validation[0], np.float32), np.asarray(validation[1])),
         callbacks=callbacks, verbose=verbose, shuffle=True,
     )
     return student, history.history
-
-
-class _BestWeights(keras.callbacks.Callback):
-    """Restore the target model's weights from the epoch with the best ``val_accuracy``."""
-
-    def __init__(self, target):
-        super().__init__()
-        self.target, self.best, self.weights = target, -1.0, None
-
-    def on_epoch_end(self, epoch, logs=None):
-        acc = float((logs or {}).get("val_accuracy", -1.0))
-        if acc > self.best:
-            self.best, self.weights = acc, self.target.get_weights()
-
-    def on_train_end(self, logs=None):
-        if self.weights is not None:
-            self.target.set_weights(self.weights)
