@@ -16,9 +16,12 @@ parser.add_argument("--alpha", type=float, required=True)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument("--epochs", type=int, default=40)
 parser.add_argument("--teacher", default="runs/sc/teacher")
+parser.add_argument("--student-params", default='{"filters": 24, "blocks": 3}', help="ds_cnn_s params, JSON")
 args = parser.parse_args()
-out = pathlib.Path(f"runs/sc/ablate_T{args.temperature:g}_a{args.alpha:g}_s{args.seed}")
-student = {"name": "ds_cnn_s", "params": {"filters": 24, "blocks": 3}}
+params = json.loads(args.student_params)
+tag = "_".join(f"{k}{v}" for k, v in params.items())
+out = pathlib.Path(f"runs/sc/ablate_T{args.temperature:g}_a{args.alpha:g}_{tag}_s{args.seed}")
+student = {"name": "ds_cnn_s", "params": params}
 written = compress.apply(args.teacher, [{"distill": {"student": student, "temperature": args.temperature,
                                                      "alpha": args.alpha, "epochs": args.epochs, "seed": args.seed}}],
                          out_dir=out, verbose=2)
