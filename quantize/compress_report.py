@@ -96,25 +96,29 @@ def markdown(rows: list[Row]) -> str:
 
 
 def plot(rows: list[Row], path) -> None:
-    """Accuracy against gzip bytes and against latency, one labelled point per variant."""
+    """Accuracy against gzip bytes and against latency; points are numbered, the legend names them."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+    markers = {"float32": "o", "int8": "s", "float16": "^", "int16x8": "D"}
+    colors = plt.get_cmap("tab20")
+    fig, axes = plt.subplots(1, 2, figsize=(15, 5.5))
     for ax, key, label in ((axes[0], "gzip_bytes", "model size, gzip bytes"),
                            (axes[1], "latency_ms", "latency per window, ms (LiteRT + XNNPACK, 1 thread)")):
-        for r in rows:
-            ax.scatter(getattr(r, key), 100 * r.accuracy, s=25)
-            ax.annotate(r.variant, (getattr(r, key), 100 * r.accuracy), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+        for i, r in enumerate(rows, 1):
+            ax.scatter(getattr(r, key), 100 * r.accuracy, s=30, marker=markers.get(r.mode, "x"), color=colors(i % 20),
+                       label=f"{i}. {r.variant}" if ax is axes[0] else None)
+            ax.annotate(str(i), (getattr(r, key), 100 * r.accuracy), fontsize=7, xytext=(3, 2), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("test accuracy, %")
         ax.grid(alpha=0.3)
+    fig.legend(loc="center right", fontsize=7, frameon=False, title="marker: o float32, s int8, ^ float16, D int16x8",
+               title_fontsize=7)
     fig.suptitle("Compression variants: accuracy against size and latency")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.78, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
