@@ -8,9 +8,9 @@ pytest.importorskip("tensorflow_model_optimization")
 
 from quantize import zoo  # noqa: E402
 from quantize.export import tensor_types, to_tflite  # noqa: E402
-from quantize.fit import Arrays  # noqa: E402
 from quantize.prune import PruneConfig, kernel_of, prune  # noqa: E402
 from quantize.prune_channels import ChannelPruneConfig, plan, prune_channels, shrink  # noqa: E402
+from conftest import separable_arrays  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 
@@ -19,12 +19,7 @@ SHAPE = (16, 10)
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 3, 128)
-    x = rng.normal(size=(128, *SHAPE)).astype(np.float32)
-    for c in range(3):
-        x[y == c, :, 3 * c:3 * c + 3] += 2.0
-    return Arrays(x, y, x[:32], y[:32], x[:32], y[:32])
+    return separable_arrays(128, shape=SHAPE)
 
 
 def _trained_bn(model, seed=0):
