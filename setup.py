@@ -52,7 +52,7 @@ setup(
     packages=["sdk", "quantize", "firmware_bridge"],
     package_data={
         "sdk": ["py.typed"],
-        "quantize": ["recipes/*.yaml", "recipes/*/*.yaml", "assets/*"],
+        "quantize": ["recipes/*.yaml", "recipes/*/*.yaml", "recipes/README.md", "assets/*"],
         "firmware_bridge": ["c/*.c", "c/*.h"],
     },
     install_requires=RUNTIME,

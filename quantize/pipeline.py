@@ -343,11 +343,12 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     import tf_keras as keras
 
     t = time.perf_counter()
-    np.savez(run_dir / "features.npz", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val)
+    np.savez(run_dir / "features.npz", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
+             x_test=x_test, y_test=y_test)
     train(recipe, run_dir, verbose=verbose)
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
     history = json.loads((run_dir / "history.json").read_text())
-    if not keep_features:
+    if not keep_features and not recipe.compress:  # compression stages fine-tune on these
         (run_dir / "features.npz").unlink()
     timings["train_s"] = time.perf_counter() - t
 
@@ -414,4 +415,8 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     metrics["timings_s"] = {**timings, "total_s": time.perf_counter() - t_start}
     metrics["train_time_s"] = history["train_time_s"]
     report.write(run_dir, metrics, history, labels)
+    if recipe.compress:
+        from quantize.compress import apply
+
+        apply(run_dir, recipe.compress, verbose=0 if verbose == 0 else 2)
     return run_dir

@@ -230,7 +230,17 @@ class Recipe(_Strict):
     train: Train = Field(default_factory=Train)
     export: Export = Field(default_factory=Export)
     detection: Detection = Field(default_factory=Detection)  # type: ignore[valid-type]
+    compress: Optional[list] = None  # stages applied after training, in order (quantize.compress_recipe)
     source: str = Field("<memory>", exclude=True)  # the file it came from (for messages and relative paths)
+
+    @field_validator("compress")
+    @classmethod
+    def _check_compress(cls, value):
+        if value is not None:
+            from quantize.compress_recipe import parse
+
+            parse(value)  # ConfigError (a ValueError) names the stage and option at fault
+        return value
 
     @property
     def labels(self) -> list[str]:

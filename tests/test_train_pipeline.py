@@ -208,3 +208,23 @@ def test_mixed_precision_and_mirrored_strategy_give_float32_model(tone_folders, 
     assert {w.dtype.name for w in model.weights} == {"float32"}
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     assert set(tensor_types(to_tflite(model, mode="int8", calibration=x)).values()) <= {"int8", "int32"}
+
+
+def test_compress_section_is_checked_before_any_work(tone_folders, tmp_path):
+    from quantize import recipe as qrecipe
+    from sdk.errors import ConfigError
+
+    bad = {**tiny_recipe(tone_folders), "compress": [{"prune": {"sparsity": 1.5}}]}
+    with pytest.raises(ConfigError, match="sparsity"):
+        pipeline.run(qrecipe.load(bad), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_recipe_compress_stages_run_after_training(tone_folders, tmp_path):
+    recipe = {**tiny_recipe(tone_folders, epochs=3), "compress": [{"prune": {"sparsity": 0.5, "epochs": 2}}]}
+    run_dir = pipeline.run(recipe, tmp_path / "run", verbose=0)
+    stage = run_dir / "compress" / "01_prune"
+    info = json.loads((stage / "metrics.json").read_text())
+    assert info["info"]["sparsity"] >= 0.49
+    bundle = Bundle.load(stage / "model_int8.tflite")
+    assert bundle.labels == Bundle.load(run_dir / "model_int8.tflite").labels
