@@ -1,0 +1,431 @@
+"""Side by side with published keyword spotters: same clips, same machine.
+
+    python benchmarks/peers.py --out peers.json \\
+        [--model NAME=PATH ...] [--heldout-recipe RECIPE] [--peers-dir DIR] [--data DIR]
+
+The task is micro_speech's: four classes, ``yes``, ``no``, ``_silence_`` and
+``_unknown_`` (every other word), on Speech Commands v0.02's official test
+clips (``../shared/data/speech_commands_v2_test``). Each model's own labels
+are mapped to those four: ``yes``/``no`` stay, silence/background noise is
+``_silence_``, every other keyword and ``_unknown_`` is ``_unknown_``; a clip's
+prediction is the arg-max label, then mapped.
+
+Models:
+
+- ``micro_speech`` (TFLite Micro, Apache-2.0): its own front end and classifier
+  under the TFLM interpreter (benchmarks/micro_speech.py); latency also on LiteRT.
+- ``mltk_ds_cnn`` (Silicon Labs MLTK): size and latency only; its feature
+  scaling is unpublished, so it is not scored.
+- Auricle artifacts given with ``--model NAME=PATH`` (``sdk.Bundle``): features
+  by ``sdk.frontend``, scores by ``sdk.engine.Engine`` (LiteRT + XNNPACK).
+
+Sets: ``full`` is every clip; ``heldout`` (with ``--heldout-recipe``) is the
+clips of the speakers that recipe's speaker split puts in ``test``: the
+speakers Auricle's models never trained on. micro_speech was trained on the
+official training split, which shares no speaker with this test set, so both
+sets are unseen speakers for it.
+
+Per-inference latency: median and p99 of ``Engine.predict`` on one window, one
+thread, XNNPACK (and TFLM ``invoke`` for the peers), timed in interleaved
+rounds. Front-end cost: milliseconds to turn one second of audio into features,
+streaming frame by frame as a device would. Writes JSON and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from benchmarks import micro_speech as msp  # noqa: E402
+from benchmarks.model_stats import digest, interleaved_latency_ms, litert_invoke, size_report  # noqa: E402
+from sdk.audio import fit_length, load_audio  # noqa: E402
+from sdk.bundle import Bundle  # noqa: E402
+from sdk.engine import Engine  # noqa: E402
+from sdk.errors import AuricleError, ConfigError  # noqa: E402
+from sdk.frontend import FrontEnd, features  # noqa: E402
+
+FOUR = ("yes", "no", "_unknown_", "_silence_")
+SILENCE_NAMES = {"_silence_", "silence", "_background_noise_", "background", "_background_"}
+MLTK_FILE = "mltk_keyword_spotting.tflite"
+# ../shared/data ($AURICLE_DATA) and its sibling ../shared/peers ($AURICLE_PEERS), as tests/conftest.py finds them
+DATA_ROOT = pathlib.Path(os.environ.get("AURICLE_DATA", REPO.parent / "shared" / "data"))
+DEFAULT_DATA = DATA_ROOT / "speech_commands_v2_test"
+DEFAULT_PEERS = pathlib.Path(os.environ.get("AURICLE_PEERS", DATA_ROOT.parent / "peers"))
+GOAL = {"balanced_accuracy_min": 0.95, "model_bytes_max": 20_000, "latency_ratio_max": 1.5}
+
+
+def to_four(label: str) -> str:
+    """micro_speech's class for any model's or dataset's label."""
+    if label in ("yes", "no"):
+        return label
+    if label in SILENCE_NAMES:
+        return "_silence_"
+    return "_unknown_"
+
+
+# ------------------------------------------------------------------- data
+
+
+def load_clips(root: pathlib.Path) -> list[dict]:
+    """Clips of a Speech Commands test folder with ``labels.csv`` (path,label,spoken_word,speaker_hash)."""
+    manifest = root / "labels.csv"
+    if not manifest.is_file():
+        raise ConfigError(f"{manifest}: no such file; expected Speech Commands test clips with labels.csv")
+    with open(manifest, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"path", "label"} - set(reader.fieldnames or [])
+        if missing:
+            raise ConfigError(f"{manifest}: missing column(s) {sorted(missing)}; has {reader.fieldnames}")
+        rows = list(reader)
+    clips = [
+        {
+            "path": str(root / row["path"]),
+            "label": row["label"],
+            "four": to_four(row["label"]),
+            "speaker": (row.get("speaker_hash") or "").strip(),
+        }
+        for row in rows
+    ]
+    absent = [c["path"] for c in clips if not os.path.isfile(c["path"])]
+    if absent:
+        raise ConfigError(f"{manifest}: {len(absent)} listed file(s) do not exist, e.g. {absent[:3]}")
+    return clips
+
+
+def describe_set(clips: list[dict]) -> dict:
+    return {
+        "clips": len(clips),
+        "speakers": len({c["speaker"] for c in clips if c["speaker"]}),
+        "per_class": {k: sum(c["four"] == k for c in clips) for k in FOUR},
+    }
+
+
+# ---------------------------------------------------------------- scoring
+
+
+def score(truth: list[str], predicted: list[str]) -> dict:
+    """Accuracy, balanced accuracy (mean recall over the classes present), recall and confusion."""
+    truth_a, pred_a = np.asarray(truth), np.asarray(predicted)
+    recall = {}
+    for k in FOUR:
+        n = int(np.sum(truth_a == k))
+        recall[k] = float(np.mean(pred_a[truth_a == k] == k)) if n else None
+    present = [r for r in recall.values() if r is not None]
+    confusion = {t: {p: int(np.sum((truth_a == t) & (pred_a == p))) for p in FOUR} for t in FOUR}
+    return {
+        "clips": int(truth_a.size),
+        "accuracy": float(np.mean(truth_a == pred_a)) if truth_a.size else None,
+        "balanced_accuracy": float(np.mean(present)) if present else None,
+        "recall": recall,
+        "confusion": confusion,  # confusion[true][predicted]
+    }
+
+
+# ----------------------------------------------------------------- models
+
+
+def micro_speech_predictions(model: msp.MicroSpeech, clips: list[dict]) -> dict[str, str]:
+    out = {}
+    for clip in clips:
+        scores = model.scores(msp.read_int16(clip["path"]))
+        out[clip["path"]] = to_four(model.labels[int(np.argmax(scores))])
+    return out
+
+
+def bundle_windows(bundle: Bundle, clips: list[dict]) -> np.ndarray:
+    fe = bundle.frontend
+    return np.stack(
+        [features(fit_length(load_audio(c["path"], fe.sample_rate), fe.clip_samples), config=fe) for c in clips]
+    )
+
+
+def bundle_predictions(bundle: Bundle, clips: list[dict], *, batch: int = 64) -> dict[str, str]:
+    engine = Engine(bundle, threads=1)
+    labels = [to_four(label) for label in bundle.labels]
+    out = {}
+    for start in range(0, len(clips), batch):
+        part = clips[start : start + batch]
+        scores = engine.predict_batch(bundle_windows(bundle, part))[0]
+        for clip, row in zip(part, scores):
+            out[clip["path"]] = labels[int(np.argmax(row))]
+    return out
+
+
+def demo_audio(clips: list[dict], seconds: int) -> np.ndarray:
+    """``seconds`` s of real clips end to end (int16), the same audio for every front end."""
+    picked = sorted(clips, key=lambda c: c["path"])[:: max(1, len(clips) // seconds)][:seconds]
+    return np.concatenate([msp.read_int16(c["path"]) for c in picked])
+
+
+def median_s(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def micro_speech_frontend_cost(model: msp.MicroSpeech, audio: np.ndarray, repeats: int) -> dict:
+    frames = 1 + (audio.size - msp.FRAME_SAMPLES) // msp.HOP_SAMPLES
+    audio_s = audio.size / msp.SAMPLE_RATE
+
+    def stream():
+        model.frontend.reset()
+        for i in range(frames):
+            model.frame_features(audio[i * msp.HOP_SAMPLES : i * msp.HOP_SAMPLES + msp.FRAME_SAMPLES])
+
+    return {
+        "implementation": "TFLM Signal ops (audio_preprocessor_int8.tflite), tflite-micro Python interpreter, "
+        "one invoke per 20 ms frame",
+        "frames_per_audio_s": msp.SAMPLE_RATE / msp.HOP_SAMPLES,
+        "streaming_ms_per_audio_s": 1000 * median_s(stream, repeats) / audio_s,
+    }
+
+
+def auricle_frontend_cost(bundle: Bundle, audio_int16: np.ndarray, repeats: int) -> dict:
+    fe = bundle.frontend
+    audio = load_audio_array(audio_int16, fe.sample_rate)
+    audio_s = audio.size / fe.sample_rate
+
+    def stream():
+        frontend = FrontEnd(fe)
+        for i in range(0, audio.size, fe.hop_samples):
+            frontend.push(audio[i : i + fe.hop_samples])
+
+    return {
+        "implementation": "sdk.frontend.FrontEnd (numpy), one push per hop",
+        "frames_per_audio_s": fe.sample_rate / fe.hop_samples,
+        "streaming_ms_per_audio_s": 1000 * median_s(stream, repeats) / audio_s,
+        "whole_clip_ms_per_audio_s": 1000 * median_s(lambda: features(audio, config=fe), repeats) / audio_s,
+    }
+
+
+def load_audio_array(audio_int16: np.ndarray, sample_rate: int) -> np.ndarray:
+    from sdk.audio import resample, to_mono
+
+    return resample(to_mono(audio_int16), msp.SAMPLE_RATE, sample_rate)
+
+
+# ------------------------------------------------------------------ report
+
+
+def _fmt(value, spec: str = ".3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(report: dict) -> str:
+    head = (f"{'model':<18} {'set':<8} {'clips':>5} {'acc':>6} {'bal.acc':>7} "
+            f"{'yes':>6} {'no':>6} {'unk':>6} {'sil':>6} {'bytes':>7} {'params':>7} "
+            f"{'lat.med':>8} {'lat.p99':>8} {'predict':>8} {'fe ms/s':>8}")
+    lines = [head, "-" * len(head)]
+    for name, m in report["models"].items():
+        lat = m.get("latency", {}).get("litert_xnnpack_1thread", {})
+        pred = m.get("latency", {}).get("engine_predict_1thread", {})
+        fe = (m.get("frontend") or {}).get("streaming_ms_per_audio_s")
+        sets = m.get("scores") or {"-": None}
+        for set_name, s in sets.items():
+            r = (s or {}).get("recall", {})
+            lines.append(
+                f"{name:<18} {set_name:<8} {_fmt((s or {}).get('clips'), 'd'):>5} "
+                f"{_fmt((s or {}).get('accuracy')):>6} {_fmt((s or {}).get('balanced_accuracy')):>7} "
+                f"{_fmt(r.get('yes')):>6} {_fmt(r.get('no')):>6} {_fmt(r.get('_unknown_')):>6} "
+                f"{_fmt(r.get('_silence_')):>6} {m['size']['model_bytes']:>7} {m['size']['parameters']:>7} "
+                f"{_fmt(lat.get('median_ms')):>8} {_fmt(lat.get('p99_ms')):>8} {_fmt(pred.get('median_ms')):>8} "
+                f"{_fmt(fe, '.2f'):>8}"
+            )
+    lines.append("lat: ms per Interpreter.invoke, LiteRT + XNNPACK, 1 thread (median, p99); predict: median ms "
+                 "of sdk Engine.predict (adds input quantization and Python); fe: front-end ms per second of "
+                 "audio, streaming; bytes: .tflite without Auricle metadata")
+    return "\n".join(lines)
+
+
+def goal_check(report: dict, name: str, set_name: str) -> dict:
+    """Auricle's 4-class goal against micro_speech, on ``set_name``."""
+    model, peer = report["models"][name], report["models"].get("micro_speech")
+    bal = (model.get("scores") or {}).get(set_name, {}).get("balanced_accuracy")
+    lat = model["latency"]["litert_xnnpack_1thread"]["median_ms"]
+    peer_lat = peer["latency"]["litert_xnnpack_1thread"]["median_ms"] if peer else None
+    ratio = lat / peer_lat if peer_lat else None
+    pred, peer_pred = (m["latency"]["engine_predict_1thread"]["median_ms"] for m in (model, peer or model))
+    checks = {
+        "balanced_accuracy": bal,
+        "balanced_accuracy_ok": bal is not None and bal >= GOAL["balanced_accuracy_min"],
+        "model_bytes": model["size"]["model_bytes"],
+        "model_bytes_ok": model["size"]["model_bytes"] <= GOAL["model_bytes_max"],
+        "input_int8": model.get("input_dtype") == "int8",
+        "latency_ratio_to_micro_speech": ratio,
+        "latency_ok": ratio is not None and ratio <= GOAL["latency_ratio_max"],
+        "engine_predict_ratio_to_micro_speech": pred / peer_pred if peer else None,
+    }
+    checks["met"] = all(checks[k] for k in ("balanced_accuracy_ok", "model_bytes_ok", "input_int8", "latency_ok"))
+    return {"model": name, "set": set_name, **GOAL, **checks}
+
+
+# -------------------------------------------------------------------- main
+
+
+def parse_models(values: list[str]) -> dict[str, str]:
+    models = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--model {value!r}: expected NAME=PATH, e.g. auricle_4class=runs/x/model_int8.tflite")
+        if name in models or name in ("micro_speech", "mltk_ds_cnn"):
+            raise ConfigError(f"--model {value!r}: name {name!r} is already taken")
+        models[name] = path
+    return models
+
+
+def run(args) -> dict:
+    clips = load_clips(pathlib.Path(args.data))
+    if args.limit:
+        clips = clips[:: max(1, len(clips) // args.limit)][: args.limit]
+    sets = {"full": clips}
+    truth = {c["path"]: c["four"] for c in clips}
+    audio = demo_audio(clips, args.frontend_seconds)
+    report = {
+        "benchmark": "peers",
+        "command": "python " + " ".join(sys.argv),
+        "machine": {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "python": platform.python_version(), "numpy": np.__version__},
+        "task": {"classes": list(FOUR), "data": str(args.data),
+                 "sets": {k: describe_set(v) for k, v in sets.items()}},
+        "models": {},
+        "skipped": {},
+    }
+    runners, invokers, tflm_runners = {}, {}, {}  # Engine.predict, LiteRT invoke, TFLM invoke
+    peers = pathlib.Path(args.peers_dir)
+
+    if (peers / msp.CLASSIFIER_FILE).is_file() and (peers / msp.FRONTEND_FILE).is_file():
+        try:
+            model = msp.MicroSpeech(peers)
+        except AuricleError as exc:
+            report["skipped"]["micro_speech"] = str(exc)
+        else:
+            print("micro_speech: scoring", len(clips), "clips under TFLM ...", flush=True)
+            predictions = micro_speech_predictions(model, clips)
+            data = model.classifier_path.read_bytes()
+            window = model.features(msp.read_int16(clips[0]["path"]))
+            engine = Engine(data, threads=1)
+            q = model.classifier.get_input_details(0)["quantization_parameters"]
+            float_window = (window.astype(np.float32) - q["zero_points"][0]) * q["scales"][0]  # Engine re-quantizes it
+            runners["micro_speech"] = lambda: engine.predict(float_window)
+            invokers["micro_speech"] = litert_invoke(data, float_window)
+            tflm_runners["micro_speech"] = lambda: model.classify(window)
+            report["models"]["micro_speech"] = {
+                "kind": "peer", "source": str(model.classifier_path), "sha256": digest(data),
+                "frontend_source": str(model.frontend_path),
+                "frontend_sha256": digest(model.frontend_path.read_bytes()),
+                "labels": list(model.labels), "input_dtype": "int8", "size": size_report(data),
+                "frontend": micro_speech_frontend_cost(model, audio, args.repeats),
+                "scores": {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v])
+                           for k, v in sets.items()},
+            }
+    else:
+        report["skipped"]["micro_speech"] = f"{peers}: no {msp.CLASSIFIER_FILE} and {msp.FRONTEND_FILE}"
+
+    mltk = peers / MLTK_FILE
+    if mltk.is_file():
+        data = mltk.read_bytes()
+        engine_m = Engine(data, threads=1)
+        x = np.random.default_rng(0).normal(0, 1, engine_m.input_shape[1:]).astype(np.float32)
+        runners["mltk_ds_cnn"] = lambda: engine_m.predict(x)
+        invokers["mltk_ds_cnn"] = litert_invoke(data, x)
+        tflm_mltk = msp.tflm_interpreter(mltk)
+        x_tflm = x[None]
+
+        def mltk_tflm():
+            tflm_mltk.set_input(x_tflm, 0)
+            tflm_mltk.invoke()
+
+        tflm_runners["mltk_ds_cnn"] = mltk_tflm
+        report["models"]["mltk_ds_cnn"] = {
+            "kind": "peer", "source": str(mltk), "sha256": digest(data), "input_dtype": str(engine_m.input_dtype),
+            "note": "float input with int8 inside (QUANTIZE/DEQUANTIZE); 12 classes; feature scaling "
+                    "unpublished, so size and latency only",
+            "size": size_report(data), "frontend": None, "scores": None,
+        }
+    else:
+        report["skipped"]["mltk_ds_cnn"] = f"{mltk}: no such file"
+
+    for name, path in parse_models(args.model).items():
+        bundle = Bundle.load(path)
+        print(f"{name}: scoring {len(clips)} clips ...", flush=True)
+        predictions = bundle_predictions(bundle, clips)
+        engine_a = Engine(bundle, threads=1)
+        window = bundle_windows(bundle, clips[:1])[0]
+        runners[name] = (lambda e, w: (lambda: e.predict(w)))(engine_a, window)
+        invokers[name] = litert_invoke(bundle.model, window)
+        report["models"][name] = {
+            "kind": "auricle", "source": str(path), "sha256": digest(bundle.model), "labels": list(bundle.labels),
+            "label_map": {label: to_four(label) for label in bundle.labels},
+            "input_dtype": bundle.inputs[0].dtype, "frontend_config": bundle.frontend.to_dict(),
+            "provenance": bundle.provenance, "size": size_report(bundle.model, source=path),
+            "frontend": auricle_frontend_cost(bundle, audio, args.repeats),
+            "scores": {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v])
+                       for k, v in sets.items()},
+        }
+
+    print("timing", ", ".join(runners), "...", flush=True)
+    invoke = interleaved_latency_ms(invokers, runs=args.runs)
+    predict = interleaved_latency_ms(runners, runs=args.runs)
+    tflm = interleaved_latency_ms(tflm_runners, runs=max(50, args.runs // 5)) if tflm_runners else {}
+    for name in report["models"]:
+        report["models"][name]["latency"] = {
+            "litert_xnnpack_1thread": invoke[name],  # Interpreter.invoke on a set input: the model's cost
+            "engine_predict_1thread": predict[name],  # sdk Engine.predict: + float->int8 and Python overhead
+        }
+        if name in tflm:
+            report["models"][name]["latency"]["tflm_python_interpreter"] = tflm[name]
+    goal_set = "heldout" if "heldout" in sets else "full"
+    report["goal"] = [goal_check(report, name, goal_set) for name, m in report["models"].items()
+                      if m["kind"] == "auricle" and sorted(set(m["label_map"].values())) == sorted(FOUR)
+                      and len(m["labels"]) == len(FOUR)]
+    return report
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="peers.json")
+    parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
+                        help="an Auricle artifact to enter (repeatable)")
+    parser.add_argument("--peers-dir", default=str(DEFAULT_PEERS))
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--runs", type=int, default=1000, help="timed inferences per model (LiteRT)")
+    parser.add_argument("--repeats", type=int, default=5, help="front-end timing repeats")
+    parser.add_argument("--frontend-seconds", type=int, default=10, help="seconds of audio for front-end cost")
+    parser.add_argument("--limit", type=int, default=0, help="score only this many clips (a quick look)")
+    args = parser.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as on a busy Pi
+    try:
+        report = run(args)
+    except AuricleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(table(report))
+    for goal in report["goal"]:
+        print(f"goal ({goal['model']}, {goal['set']}): balanced accuracy {_fmt(goal['balanced_accuracy'])} "
+              f">= {goal['balanced_accuracy_min']}, {goal['model_bytes']} B <= {goal['model_bytes_max']}, "
+              f"latency x{_fmt(goal['latency_ratio_to_micro_speech'], '.2f')} <= {goal['latency_ratio_max']}: "
+              f"{'MET' if goal['met'] else 'NOT met'}")
+    for name, why in report["skipped"].items():
+        print(f"skipped {name}: {why}")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
