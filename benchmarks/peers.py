@@ -110,6 +110,30 @@ def describe_set(clips: list[dict]) -> dict:
     }
 
 
+def heldout_clips(clips: list[dict], recipe: str) -> list[dict]:
+    """The clips whose speakers ``recipe``'s own speaker split puts in ``test``."""
+    from benchmarks.heldout import heldout_paths
+
+    keep = heldout_paths(recipe)
+    return [c for c in clips if os.path.normpath(c["path"]) in keep]
+
+
+def training_overlap(bundle: Bundle, heldout: list[dict]) -> dict:
+    """How many held-out clips the artifact's own recipe (from its provenance) trained or validated on."""
+    recipe = (bundle.provenance or {}).get("recipe")
+    if not recipe:
+        return {"checked": False, "why": "artifact carries no recipe in its provenance"}
+    from benchmarks.heldout import split_paths
+
+    try:
+        parts = split_paths(recipe)
+    except AuricleError as exc:
+        return {"checked": False, "why": str(exc)}
+    held = {os.path.normpath(c["path"]) for c in heldout}
+    return {"checked": True, "heldout_clips_in_train": len(held & parts["train"]),
+            "heldout_clips_in_val": len(held & parts["val"])}
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -167,16 +191,8 @@ def demo_audio(clips: list[dict], seconds: int) -> np.ndarray:
     return np.concatenate([msp.read_int16(c["path"]) for c in picked])
 
 
-def median_s(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def micro_speech_frontend_cost(model: msp.MicroSpeech, audio: np.ndarray, repeats: int) -> dict:
+def micro_speech_frontend(model: msp.MicroSpeech, audio: np.ndarray) -> tuple[dict, dict]:
+    """(description, {timing key: (run, audio_s)}) for micro_speech's front end, streamed frame by frame."""
     frames = 1 + (audio.size - msp.FRAME_SAMPLES) // msp.HOP_SAMPLES
     audio_s = audio.size / msp.SAMPLE_RATE
 
@@ -185,15 +201,16 @@ def micro_speech_frontend_cost(model: msp.MicroSpeech, audio: np.ndarray, repeat
         for i in range(frames):
             model.frame_features(audio[i * msp.HOP_SAMPLES : i * msp.HOP_SAMPLES + msp.FRAME_SAMPLES])
 
-    return {
+    about = {
         "implementation": "TFLM Signal ops (audio_preprocessor_int8.tflite), tflite-micro Python interpreter, "
         "one invoke per 20 ms frame",
         "frames_per_audio_s": msp.SAMPLE_RATE / msp.HOP_SAMPLES,
-        "streaming_ms_per_audio_s": 1000 * median_s(stream, repeats) / audio_s,
     }
+    return about, {"streaming_ms_per_audio_s": (stream, audio_s)}
 
 
-def auricle_frontend_cost(bundle: Bundle, audio_int16: np.ndarray, repeats: int) -> dict:
+def auricle_frontend(bundle: Bundle, audio_int16: np.ndarray) -> tuple[dict, dict]:
+    """(description, {timing key: (run, audio_s)}) for sdk.frontend with the artifact's config."""
     fe = bundle.frontend
     audio = load_audio_array(audio_int16, fe.sample_rate)
     audio_s = audio.size / fe.sample_rate
@@ -203,12 +220,25 @@ def auricle_frontend_cost(bundle: Bundle, audio_int16: np.ndarray, repeats: int)
         for i in range(0, audio.size, fe.hop_samples):
             frontend.push(audio[i : i + fe.hop_samples])
 
-    return {
-        "implementation": "sdk.frontend.FrontEnd (numpy), one push per hop",
-        "frames_per_audio_s": fe.sample_rate / fe.hop_samples,
-        "streaming_ms_per_audio_s": 1000 * median_s(stream, repeats) / audio_s,
-        "whole_clip_ms_per_audio_s": 1000 * median_s(lambda: features(audio, config=fe), repeats) / audio_s,
-    }
+    about = {"implementation": "sdk.frontend.FrontEnd (numpy), one push per hop",
+             "frames_per_audio_s": fe.sample_rate / fe.hop_samples}
+    return about, {"streaming_ms_per_audio_s": (stream, audio_s),
+                   "whole_clip_ms_per_audio_s": (lambda: features(audio, config=fe), audio_s)}
+
+
+def interleaved_frontend_ms(timings: dict[str, dict], repeats: int) -> dict[str, dict]:
+    """Median ms per second of audio of every front-end run, in rounds that visit each in turn."""
+    seconds = {(name, key): [] for name, runs in timings.items() for key in runs}
+    for _ in range(repeats):
+        for name, runs in timings.items():
+            for key, (run, _) in runs.items():
+                start = time.perf_counter()
+                run()
+                seconds[(name, key)].append(time.perf_counter() - start)
+    out: dict[str, dict] = {name: {} for name in timings}
+    for (name, key), values in seconds.items():
+        out[name][key] = 1000 * statistics.median(values) / timings[name][key][1]
+    return out
 
 
 def load_audio_array(audio_int16: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -292,6 +322,10 @@ def run(args) -> dict:
     if args.limit:
         clips = clips[:: max(1, len(clips) // args.limit)][: args.limit]
     sets = {"full": clips}
+    if args.heldout_recipe:
+        sets["heldout"] = heldout_clips(clips, args.heldout_recipe)
+        if not sets["heldout"]:
+            raise ConfigError(f"{args.heldout_recipe}: its test split holds none of the clips in {args.data}")
     truth = {c["path"]: c["four"] for c in clips}
     audio = demo_audio(clips, args.frontend_seconds)
     report = {
@@ -305,6 +339,7 @@ def run(args) -> dict:
         "skipped": {},
     }
     runners, invokers, tflm_runners = {}, {}, {}  # Engine.predict, LiteRT invoke, TFLM invoke
+    frontend_runs = {}
     peers = pathlib.Path(args.peers_dir)
 
     if (peers / msp.CLASSIFIER_FILE).is_file() and (peers / msp.FRONTEND_FILE).is_file():
@@ -316,19 +351,20 @@ def run(args) -> dict:
             print("micro_speech: scoring", len(clips), "clips under TFLM ...", flush=True)
             predictions = micro_speech_predictions(model, clips)
             data = model.classifier_path.read_bytes()
+            fe_about, frontend_runs["micro_speech"] = micro_speech_frontend(model, audio)
             window = model.features(msp.read_int16(clips[0]["path"]))
             engine = Engine(data, threads=1)
             q = model.classifier.get_input_details(0)["quantization_parameters"]
             float_window = (window.astype(np.float32) - q["zero_points"][0]) * q["scales"][0]  # Engine re-quantizes it
-            runners["micro_speech"] = lambda: engine.predict(float_window)
+            runners["micro_speech"] = lambda e=engine, w=float_window: e.predict(w)
             invokers["micro_speech"] = litert_invoke(data, float_window)
-            tflm_runners["micro_speech"] = lambda: model.classify(window)
+            tflm_runners["micro_speech"] = lambda m=model, w=window: m.classify(w)
             report["models"]["micro_speech"] = {
                 "kind": "peer", "source": str(model.classifier_path), "sha256": digest(data),
                 "frontend_source": str(model.frontend_path),
                 "frontend_sha256": digest(model.frontend_path.read_bytes()),
                 "labels": list(model.labels), "input_dtype": "int8", "size": size_report(data),
-                "frontend": micro_speech_frontend_cost(model, audio, args.repeats),
+                "frontend": fe_about,
                 "scores": {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v])
                            for k, v in sets.items()},
             }
@@ -340,14 +376,14 @@ def run(args) -> dict:
         data = mltk.read_bytes()
         engine_m = Engine(data, threads=1)
         x = np.random.default_rng(0).normal(0, 1, engine_m.input_shape[1:]).astype(np.float32)
-        runners["mltk_ds_cnn"] = lambda: engine_m.predict(x)
+        runners["mltk_ds_cnn"] = lambda e=engine_m, w=x: e.predict(w)
         invokers["mltk_ds_cnn"] = litert_invoke(data, x)
         tflm_mltk = msp.tflm_interpreter(mltk)
         x_tflm = x[None]
 
-        def mltk_tflm():
-            tflm_mltk.set_input(x_tflm, 0)
-            tflm_mltk.invoke()
+        def mltk_tflm(interpreter=tflm_mltk, x_tflm=x_tflm):
+            interpreter.set_input(x_tflm, 0)
+            interpreter.invoke()
 
         tflm_runners["mltk_ds_cnn"] = mltk_tflm
         report["models"]["mltk_ds_cnn"] = {
@@ -364,15 +400,17 @@ def run(args) -> dict:
         print(f"{name}: scoring {len(clips)} clips ...", flush=True)
         predictions = bundle_predictions(bundle, clips)
         engine_a = Engine(bundle, threads=1)
+        fe_about, frontend_runs[name] = auricle_frontend(bundle, audio)
         window = bundle_windows(bundle, clips[:1])[0]
-        runners[name] = (lambda e, w: (lambda: e.predict(w)))(engine_a, window)
+        runners[name] = lambda e=engine_a, w=window: e.predict(w)
         invokers[name] = litert_invoke(bundle.model, window)
         report["models"][name] = {
             "kind": "auricle", "source": str(path), "sha256": digest(bundle.model), "labels": list(bundle.labels),
             "label_map": {label: to_four(label) for label in bundle.labels},
             "input_dtype": bundle.inputs[0].dtype, "frontend_config": bundle.frontend.to_dict(),
             "provenance": bundle.provenance, "size": size_report(bundle.model, source=path),
-            "frontend": auricle_frontend_cost(bundle, audio, args.repeats),
+            "heldout_overlap": training_overlap(bundle, sets["heldout"]) if "heldout" in sets else None,
+            "frontend": fe_about,
             "scores": {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v])
                        for k, v in sets.items()},
         }
@@ -381,6 +419,8 @@ def run(args) -> dict:
     invoke = interleaved_latency_ms(invokers, runs=args.runs)
     predict = interleaved_latency_ms(runners, runs=args.runs)
     tflm = interleaved_latency_ms(tflm_runners, runs=max(50, args.runs // 5)) if tflm_runners else {}
+    for name, costs in interleaved_frontend_ms(frontend_runs, args.repeats).items():
+        report["models"][name]["frontend"].update(costs)
     for name in report["models"]:
         report["models"][name]["latency"] = {
             "litert_xnnpack_1thread": invoke[name],  # Interpreter.invoke on a set input: the model's cost
@@ -400,6 +440,9 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="peers.json")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=PATH",
                         help="an Auricle artifact to enter (repeatable)")
+    parser.add_argument("--heldout-recipe", default=None, metavar="RECIPE",
+                        help="also score the clips this recipe's speaker split calls test (speakers Auricle's "
+                             "models did not train on)")
     parser.add_argument("--peers-dir", default=str(DEFAULT_PEERS))
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--runs", type=int, default=1000, help="timed inferences per model (LiteRT)")
