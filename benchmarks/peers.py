@@ -25,10 +25,16 @@ speakers Auricle's models never trained on. micro_speech was trained on the
 official training split, which shares no speaker with this test set, so both
 sets are unseen speakers for it.
 
-Per-inference latency: median and p99 of ``Engine.predict`` on one window, one
-thread, XNNPACK (and TFLM ``invoke`` for the peers), timed in interleaved
-rounds. Front-end cost: milliseconds to turn one second of audio into features,
-streaming frame by frame as a device would. Writes JSON and prints a table.
+Per-inference latency: median and p99 milliseconds of LiteRT's
+``Interpreter.invoke`` (made as ``sdk.engine.Engine`` makes it: XNNPACK, one
+thread) on a set input, i.e. the model's own cost; also of ``Engine.predict``
+(adds float->int8 and Python overhead) and, for the peers, of TFLM ``invoke``.
+Models are timed in interleaved rounds, so load from other processes falls on
+all alike. Front-end cost: milliseconds to turn one second of audio into
+features, streaming frame by frame as a device would, also interleaved.
+The goal check (Auricle 4-class models) compares against micro_speech on the
+held-out set: balanced accuracy, bytes without Auricle's metadata, int8 input,
+and the ratio of invoke medians. Writes JSON and prints a table.
 """
 from __future__ import annotations
 
@@ -317,6 +323,85 @@ def parse_models(values: list[str]) -> dict[str, str]:
     return models
 
 
+class Timers:
+    """What each entered model contributes to the interleaved timing rounds."""
+
+    def __init__(self):
+        self.invoke = {}  # LiteRT Interpreter.invoke on a set input
+        self.predict = {}  # sdk Engine.predict on a float window
+        self.tflm = {}  # TFLM interpreter (peers)
+        self.frontend = {}  # name -> {key: (run, audio_s)}
+
+
+def _scores(sets: dict, truth: dict, predictions: dict) -> dict:
+    return {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v]) for k, v in sets.items()}
+
+
+def enter_micro_speech(peers: pathlib.Path, sets: dict, truth: dict, audio: np.ndarray, timers: Timers) -> dict:
+    model = msp.MicroSpeech(peers)
+    clips = sets["full"]
+    print("micro_speech: scoring", len(clips), "clips under TFLM ...", flush=True)
+    predictions = micro_speech_predictions(model, clips)
+    data = model.classifier_path.read_bytes()
+    about, timers.frontend["micro_speech"] = micro_speech_frontend(model, audio)
+    window = model.features(msp.read_int16(clips[0]["path"]))
+    q = model.classifier.get_input_details(0)["quantization_parameters"]
+    float_window = (window.astype(np.float32) - q["zero_points"][0]) * q["scales"][0]  # Engine re-quantizes it
+    engine = Engine(data, threads=1)
+    timers.predict["micro_speech"] = lambda: engine.predict(float_window)
+    timers.invoke["micro_speech"] = litert_invoke(data, float_window)
+    timers.tflm["micro_speech"] = lambda: model.classify(window)
+    return {
+        "kind": "peer", "source": str(model.classifier_path), "sha256": digest(data),
+        "frontend_source": str(model.frontend_path), "frontend_sha256": digest(model.frontend_path.read_bytes()),
+        "labels": list(model.labels), "input_dtype": "int8", "size": size_report(data), "frontend": about,
+        "scores": _scores(sets, truth, predictions),
+    }
+
+
+def enter_mltk(path: pathlib.Path, timers: Timers) -> dict:
+    data = path.read_bytes()
+    engine = Engine(data, threads=1)
+    x = np.random.default_rng(0).normal(0, 1, engine.input_shape[1:]).astype(np.float32)
+    timers.predict["mltk_ds_cnn"] = lambda: engine.predict(x)
+    timers.invoke["mltk_ds_cnn"] = litert_invoke(data, x)
+    try:
+        interpreter = msp.tflm_interpreter(path)
+    except AuricleError:
+        interpreter = None  # no tflite-micro: LiteRT timing only
+    if interpreter is not None:
+        def tflm():
+            interpreter.set_input(x[None], 0)
+            interpreter.invoke()
+
+        timers.tflm["mltk_ds_cnn"] = tflm
+    return {
+        "kind": "peer", "source": str(path), "sha256": digest(data), "input_dtype": str(engine.input_dtype),
+        "note": "float input with int8 inside (QUANTIZE/DEQUANTIZE); 12 classes; its feature scaling is "
+                "unpublished, so size and latency only",
+        "size": size_report(data), "frontend": None, "scores": None,
+    }
+
+
+def enter_auricle(name: str, path: str, sets: dict, truth: dict, audio: np.ndarray, timers: Timers) -> dict:
+    bundle = Bundle.load(path)
+    print(f"{name}: scoring {len(sets['full'])} clips ...", flush=True)
+    predictions = bundle_predictions(bundle, sets["full"])
+    about, timers.frontend[name] = auricle_frontend(bundle, audio)
+    window = bundle_windows(bundle, sets["full"][:1])[0]
+    engine = Engine(bundle, threads=1)
+    timers.predict[name] = lambda: engine.predict(window)
+    timers.invoke[name] = litert_invoke(bundle.model, window)
+    return {
+        "kind": "auricle", "source": str(path), "sha256": digest(bundle.model), "labels": list(bundle.labels),
+        "label_map": {label: to_four(label) for label in bundle.labels},
+        "input_dtype": bundle.inputs[0].dtype, "frontend_config": bundle.frontend.to_dict(),
+        "provenance": bundle.provenance, "size": size_report(bundle.model, source=path),
+        "heldout_overlap": training_overlap(bundle, sets["heldout"]) if "heldout" in sets else None,
+        "frontend": about, "scores": _scores(sets, truth, predictions),
+    }
+
+
 def run(args) -> dict:
     clips = load_clips(pathlib.Path(args.data))
     if args.limit:
@@ -333,105 +418,43 @@ def run(args) -> dict:
         "command": "python " + " ".join(sys.argv),
         "machine": {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                     "python": platform.python_version(), "numpy": np.__version__},
-        "task": {"classes": list(FOUR), "data": str(args.data),
+        "task": {"classes": list(FOUR), "data": str(args.data), "heldout_recipe": args.heldout_recipe,
                  "sets": {k: describe_set(v) for k, v in sets.items()}},
         "models": {},
         "skipped": {},
     }
-    runners, invokers, tflm_runners = {}, {}, {}  # Engine.predict, LiteRT invoke, TFLM invoke
-    frontend_runs = {}
+    timers = Timers()
     peers = pathlib.Path(args.peers_dir)
-
     if (peers / msp.CLASSIFIER_FILE).is_file() and (peers / msp.FRONTEND_FILE).is_file():
         try:
-            model = msp.MicroSpeech(peers)
-        except AuricleError as exc:
+            report["models"]["micro_speech"] = enter_micro_speech(peers, sets, truth, audio, timers)
+        except AuricleError as exc:  # e.g. tflite-micro not installed
             report["skipped"]["micro_speech"] = str(exc)
-        else:
-            print("micro_speech: scoring", len(clips), "clips under TFLM ...", flush=True)
-            predictions = micro_speech_predictions(model, clips)
-            data = model.classifier_path.read_bytes()
-            fe_about, frontend_runs["micro_speech"] = micro_speech_frontend(model, audio)
-            window = model.features(msp.read_int16(clips[0]["path"]))
-            engine = Engine(data, threads=1)
-            q = model.classifier.get_input_details(0)["quantization_parameters"]
-            float_window = (window.astype(np.float32) - q["zero_points"][0]) * q["scales"][0]  # Engine re-quantizes it
-            runners["micro_speech"] = lambda e=engine, w=float_window: e.predict(w)
-            invokers["micro_speech"] = litert_invoke(data, float_window)
-            tflm_runners["micro_speech"] = lambda m=model, w=window: m.classify(w)
-            report["models"]["micro_speech"] = {
-                "kind": "peer", "source": str(model.classifier_path), "sha256": digest(data),
-                "frontend_source": str(model.frontend_path),
-                "frontend_sha256": digest(model.frontend_path.read_bytes()),
-                "labels": list(model.labels), "input_dtype": "int8", "size": size_report(data),
-                "frontend": fe_about,
-                "scores": {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v])
-                           for k, v in sets.items()},
-            }
     else:
         report["skipped"]["micro_speech"] = f"{peers}: no {msp.CLASSIFIER_FILE} and {msp.FRONTEND_FILE}"
-
-    mltk = peers / MLTK_FILE
-    if mltk.is_file():
-        data = mltk.read_bytes()
-        engine_m = Engine(data, threads=1)
-        x = np.random.default_rng(0).normal(0, 1, engine_m.input_shape[1:]).astype(np.float32)
-        runners["mltk_ds_cnn"] = lambda e=engine_m, w=x: e.predict(w)
-        invokers["mltk_ds_cnn"] = litert_invoke(data, x)
-        tflm_mltk = msp.tflm_interpreter(mltk)
-        x_tflm = x[None]
-
-        def mltk_tflm(interpreter=tflm_mltk, x_tflm=x_tflm):
-            interpreter.set_input(x_tflm, 0)
-            interpreter.invoke()
-
-        tflm_runners["mltk_ds_cnn"] = mltk_tflm
-        report["models"]["mltk_ds_cnn"] = {
-            "kind": "peer", "source": str(mltk), "sha256": digest(data), "input_dtype": str(engine_m.input_dtype),
-            "note": "float input with int8 inside (QUANTIZE/DEQUANTIZE); 12 classes; feature scaling "
-                    "unpublished, so size and latency only",
-            "size": size_report(data), "frontend": None, "scores": None,
-        }
+    if (peers / MLTK_FILE).is_file():
+        report["models"]["mltk_ds_cnn"] = enter_mltk(peers / MLTK_FILE, timers)
     else:
-        report["skipped"]["mltk_ds_cnn"] = f"{mltk}: no such file"
-
+        report["skipped"]["mltk_ds_cnn"] = f"{peers / MLTK_FILE}: no such file"
     for name, path in parse_models(args.model).items():
-        bundle = Bundle.load(path)
-        print(f"{name}: scoring {len(clips)} clips ...", flush=True)
-        predictions = bundle_predictions(bundle, clips)
-        engine_a = Engine(bundle, threads=1)
-        fe_about, frontend_runs[name] = auricle_frontend(bundle, audio)
-        window = bundle_windows(bundle, clips[:1])[0]
-        runners[name] = lambda e=engine_a, w=window: e.predict(w)
-        invokers[name] = litert_invoke(bundle.model, window)
-        report["models"][name] = {
-            "kind": "auricle", "source": str(path), "sha256": digest(bundle.model), "labels": list(bundle.labels),
-            "label_map": {label: to_four(label) for label in bundle.labels},
-            "input_dtype": bundle.inputs[0].dtype, "frontend_config": bundle.frontend.to_dict(),
-            "provenance": bundle.provenance, "size": size_report(bundle.model, source=path),
-            "heldout_overlap": training_overlap(bundle, sets["heldout"]) if "heldout" in sets else None,
-            "frontend": fe_about,
-            "scores": {k: score([truth[c["path"]] for c in v], [predictions[c["path"]] for c in v])
-                       for k, v in sets.items()},
-        }
+        report["models"][name] = enter_auricle(name, path, sets, truth, audio, timers)
 
-    print("timing", ", ".join(runners), "...", flush=True)
-    invoke = interleaved_latency_ms(invokers, runs=args.runs)
-    predict = interleaved_latency_ms(runners, runs=args.runs)
-    tflm = interleaved_latency_ms(tflm_runners, runs=max(50, args.runs // 5)) if tflm_runners else {}
-    for name, costs in interleaved_frontend_ms(frontend_runs, args.repeats).items():
+    print("timing", ", ".join(report["models"]), "...", flush=True)
+    invoke = interleaved_latency_ms(timers.invoke, runs=args.runs)
+    predict = interleaved_latency_ms(timers.predict, runs=args.runs)
+    tflm = interleaved_latency_ms(timers.tflm, runs=max(50, args.runs // 5)) if timers.tflm else {}
+    for name, costs in interleaved_frontend_ms(timers.frontend, args.repeats).items():
         report["models"][name]["frontend"].update(costs)
-    for name in report["models"]:
-        report["models"][name]["latency"] = {
-            "litert_xnnpack_1thread": invoke[name],  # Interpreter.invoke on a set input: the model's cost
+    for name, entry in report["models"].items():
+        entry["latency"] = {
+            "litert_xnnpack_1thread": invoke[name],  # Interpreter.invoke on a set input: the model's own cost
             "engine_predict_1thread": predict[name],  # sdk Engine.predict: + float->int8 and Python overhead
         }
         if name in tflm:
-            report["models"][name]["latency"]["tflm_python_interpreter"] = tflm[name]
+            entry["latency"]["tflm_python_interpreter"] = tflm[name]
     goal_set = "heldout" if "heldout" in sets else "full"
     report["goal"] = [goal_check(report, name, goal_set) for name, m in report["models"].items()
-                      if m["kind"] == "auricle" and sorted(set(m["label_map"].values())) == sorted(FOUR)
-                      and len(m["labels"]) == len(FOUR)]
+                      if m["kind"] == "auricle" and sorted(m["labels"]) == sorted(FOUR)]
     return report
 
 

@@ -232,3 +232,67 @@ def test_benchmark_scores_micro_speech_on_real_clips(shared_data, peers_dir, tmp
     assert ms["frontend"]["streaming_ms_per_audio_s"] > 0
     assert report["models"]["mltk_ds_cnn"]["scores"] is None
     assert "micro_speech" in capsys.readouterr().out
+
+
+# ------------------------------------------------ held-out speakers (pipeline)
+
+
+def _tiny_speech_commands(root: pathlib.Path, speakers: int = 20) -> pathlib.Path:
+    """A prepared-test-set layout: <label>/<speaker>_nohash_<n>.wav and labels.csv, 0.1 s clips."""
+    import soundfile
+
+    rows = ["path,label,spoken_word,speaker_hash"]
+    for s in range(speakers):
+        speaker = f"{s:08x}"
+        for label in ("yes", "no", "up"):
+            rel = f"{label}/{speaker}_nohash_0.wav"
+            (root / label).mkdir(parents=True, exist_ok=True)
+            soundfile.write(root / rel, np.full(1600, 100 * (s + 1), np.int16), 16000)
+            rows.append(f"{rel},{label},{label},{speaker}")
+    for i in range(6):
+        rel = f"_silence_/{i}.wav"
+        (root / "_silence_").mkdir(exist_ok=True)
+        soundfile.write(root / rel, np.zeros(1600, np.int16), 16000)
+        rows.append(f"{rel},_silence_,,")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def _recipe(path: pathlib.Path, split: dict) -> dict:
+    return {"name": "t", "seed": 0, "data": {"keywords": ["yes", "no"], "split": split,
+                                             "sources": [{"kind": "speech_commands", "path": str(path)}]}}
+
+
+def test_heldout_is_the_pipelines_test_split_and_speaker_disjoint(tmp_path):
+    pytest.importorskip("quantize.pipeline")
+    from benchmarks.heldout import split_paths
+
+    root = _tiny_speech_commands(tmp_path / "sc")
+    parts = split_paths(_recipe(root, {"train": 0.6, "val": 0.2, "test": 0.2}))
+    assert parts["test"] and parts["train"]
+    speaker = lambda p: pathlib.Path(p).name.split("_nohash_")[0] if "_nohash_" in p else p  # noqa: E731
+    test_speakers = {speaker(p) for p in parts["test"]}
+    assert test_speakers.isdisjoint({speaker(p) for p in parts["train"] | parts["val"]})
+    assert sum(len(v) for v in parts.values()) == 20 * 3 + 6  # every clip in exactly one split
+    # deterministic, and a provenance recipe (JSON, sorted keys) gives the same split
+    assert split_paths(_recipe(root, {"test": 0.2, "train": 0.6, "val": 0.2})) == parts
+
+    clips = peers.load_clips(root)
+    held = peers.heldout_clips(clips, _write_recipe(tmp_path, root))
+    assert {os.path.normpath(c["path"]) for c in held} == parts["test"]
+
+
+def _write_recipe(tmp_path: pathlib.Path, root: pathlib.Path) -> str:
+    import yaml
+
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(_recipe(root, {"train": 0.6, "val": 0.2, "test": 0.2}), sort_keys=False))
+    return str(path)
+
+
+def test_heldout_without_pipeline_or_with_bad_recipe_is_a_config_error(tmp_path):
+    pytest.importorskip("quantize.pipeline")
+    from benchmarks.heldout import split_paths
+
+    with pytest.raises(ConfigError):
+        split_paths(_recipe(tmp_path / "missing", {"train": 0.6, "val": 0.2, "test": 0.2}))
