@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from benchmarks import micro_speech as msp
-from benchmarks import peers
+from benchmarks import peer_report, peers
 from benchmarks.model_stats import litert_invoke, parameter_count, size_report
 from sdk.errors import AudioError, ConfigError, ModelError
 
@@ -165,13 +165,13 @@ def test_litert_invoke_runs_the_model(peers_dir):
      ("unknown", "_unknown_")],
 )
 def test_to_four(label, four):
-    assert peers.to_four(label) == four
+    assert peer_report.to_four(label) == four
 
 
 def test_score_by_hand():
     truth = ["yes"] * 4 + ["no"] * 2 + ["_unknown_"] * 10 + ["_silence_"] * 4
     pred = ["yes", "yes", "yes", "no"] + ["no", "no"] + ["_unknown_"] * 9 + ["yes"] + ["_silence_"] * 4
-    s = peers.score(truth, pred)
+    s = peer_report.score(truth, pred)
     assert s["clips"] == 20
     assert s["accuracy"] == pytest.approx(18 / 20)
     assert s["recall"] == {"yes": 0.75, "no": 1.0, "_unknown_": 0.9, "_silence_": 1.0}
@@ -180,9 +180,29 @@ def test_score_by_hand():
 
 
 def test_score_ignores_absent_classes_in_balanced_accuracy():
-    s = peers.score(["yes", "yes", "no"], ["yes", "no", "no"])
+    s = peer_report.score(["yes", "yes", "no"], ["yes", "no", "no"])
     assert s["recall"]["_silence_"] is None
     assert s["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+
+
+def _entry(kind, labels, bal, model_bytes, invoke_ms):
+    return {"kind": kind, "labels": labels, "input_dtype": "int8",
+            "scores": {"heldout": {"balanced_accuracy": bal}}, "size": {"model_bytes": model_bytes},
+            "latency": {"litert_xnnpack_1thread": {"median_ms": invoke_ms},
+                        "engine_predict_1thread": {"median_ms": invoke_ms + 0.02}}}
+
+
+@pytest.mark.parametrize(
+    "bal, model_bytes, invoke_ms, met",
+    [(0.96, 19_000, 0.030, True), (0.94, 19_000, 0.030, False), (0.96, 20_001, 0.030, False),
+     (0.96, 19_000, 0.0376, False)],
+)
+def test_goal_check_each_condition(bal, model_bytes, invoke_ms, met):
+    report = {"models": {"micro_speech": _entry("peer", list(peer_report.FOUR), 0.85, 18_800, 0.025),
+                         "a4": _entry("auricle", list(peer_report.FOUR), bal, model_bytes, invoke_ms)}}
+    goal = peer_report.goal_check(report, "a4", "heldout")
+    assert goal["met"] is met
+    assert goal["latency_ratio_to_micro_speech"] == pytest.approx(invoke_ms / 0.025)
 
 
 def test_parse_models_refuses_bad_values():
