@@ -23,7 +23,7 @@ RUNTIME = [
 EXTRAS = {
     "mic": ["sounddevice==0.5.6", "webrtcvad-wheels==2.0.14.post1"],
     "iot": ["paho-mqtt==2.2.0"],
-    "mcu": ["tflite-micro==0.dev20261023182759", "pyserial==3.5"],
+    "mcu": ["tflite-micro==0.dev20261023182759", "pyserial==3.5", "cobs==1.2.2"],
     "wyoming": ["wyoming==1.10.2"],
     "train": [
         "tensorflow==2.21.0",
@@ -33,6 +33,7 @@ EXTRAS = {
         "PyYAML==6.0.3",
         "matplotlib==3.11.2",
         "pyroomacoustics==0.10.1",
+        "scipy==1.17.1",
     ],
 }
 EXTRAS["dev"] = sorted(
@@ -49,7 +50,11 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=["sdk", "quantize", "firmware_bridge"],
-    package_data={"sdk": ["py.typed"], "quantize": ["recipes/*.yaml", "assets/*"]},
+    package_data={
+        "sdk": ["py.typed"],
+        "quantize": ["recipes/*.yaml", "recipes/*/*.yaml", "assets/*"],
+        "firmware_bridge": ["c/*.c", "c/*.h"],
+    },
     install_requires=RUNTIME,
     extras_require=EXTRAS,
     entry_points={

@@ -259,6 +259,23 @@ class Bundle:
         }
 
 
+def strip_metadata(model: bytes, *, source: str = "model") -> bytes:
+    """The model without Auricle's JSON metadata (its buffer emptied, its entry removed).
+
+    Other metadata (the converter's ``min_runtime_version`` etc.) stays. The
+    buffer is emptied rather than deleted so every other buffer index holds.
+    """
+    parsed = _parse(model, source)
+    kept = []
+    for entry in parsed.metadata or []:
+        if _metadata_name(entry) == METADATA_NAME:
+            parsed.buffers[entry.buffer].data = None
+        else:
+            kept.append(entry)
+    parsed.metadata = kept or None
+    return _pack(parsed)
+
+
 def _metadata_name(entry) -> str:
     name = entry.name
     return name.decode() if isinstance(name, bytes) else (name or "")
