@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
 
-from sdk.bundle import METADATA_NAME
+from sdk.bundle import METADATA_NAME, strip_metadata
 from sdk.errors import ModelError
 
 _WEIGHT_OPS = {
@@ -76,12 +76,13 @@ def metadata_bytes(data: bytes, *, source: str = "<bytes>") -> int:
 
 
 def size_report(data: bytes, *, source: str = "<bytes>") -> dict:
-    """``file_bytes``; ``model_bytes`` = file less Auricle's metadata; ``parameters``."""
+    """``file_bytes``; ``model_bytes``: the flatbuffer without Auricle's metadata
+    (``sdk.bundle.strip_metadata``: what a device without Auricle would load); ``parameters``."""
     meta = metadata_bytes(data, source=source)
     return {
         "file_bytes": len(data),
         "metadata_bytes": meta,
-        "model_bytes": len(data) - meta,
+        "model_bytes": len(strip_metadata(data, source=source)) if meta else len(data),
         "parameters": parameter_count(data, source=source),
     }
 
