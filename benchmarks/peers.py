@@ -234,6 +234,18 @@ def parse_models(values: list[str]) -> dict[str, str]:
     return models
 
 
+def machine() -> dict:
+    """Where the figures come from, with the load at the start (timings on a shared machine vary)."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "cores_used": 1, "python": platform.python_version(),
+            "numpy": np.__version__, "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+
+
 class Timers:
     """What each entered model contributes to the interleaved timing rounds."""
 
@@ -327,8 +339,7 @@ def run(args) -> dict:
     report = {
         "benchmark": "peers",
         "command": "python " + " ".join(sys.argv),
-        "machine": {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "numpy": np.__version__},
+        "machine": machine(),
         "task": {"classes": list(FOUR), "data": str(args.data), "heldout_recipe": args.heldout_recipe,
                  "sets": {k: describe_set(v) for k, v in sets.items()}},
         "models": {},
