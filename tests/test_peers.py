@@ -41,6 +41,20 @@ def micro_speech(peers_dir) -> msp.MicroSpeech:
 # ------------------------------------------- micro_speech vs its own vectors
 
 
+@pytest.mark.parametrize(
+    "name, sha256",
+    [  # ../shared/peers/SOURCES.md: the unchanged files of tensorflow/tflite-micro and MLTK
+        (msp.CLASSIFIER_FILE, "09e5e2a9dfb2d8ed78802bf18ce297bff54281a66ca18e0c23d69ca14f822a83"),
+        (msp.FRONTEND_FILE, "278949d197166fb8b580c0bdc94e902fb709fec0569dcf5766816b28285440e5"),
+        (peers.MLTK_FILE, "c37e039ac276600420eae56f3563f4adbb531e05dea2354d273da18b4612c58b"),
+    ],
+)
+def test_peer_files_are_the_published_ones(peers_dir, name, sha256):
+    from benchmarks.model_stats import digest
+
+    assert digest((peers_dir / name).read_bytes()) == sha256
+
+
 @pytest.mark.parametrize("word", ["no", "yes"])
 def test_frontend_matches_published_30ms_features(micro_speech, word):
     samples = np.array(VECTORS["samples_30ms"][word], np.int16)
