@@ -55,3 +55,19 @@ def to_tflite(model, *, mode: str = "int8", calibration: np.ndarray | None = Non
             converter.inference_input_type = tf.int16
             converter.inference_output_type = tf.int16
     return bytes(converter.convert())
+
+
+def tensor_types(tflite_model: bytes) -> dict:
+    """``{tensor name: type name}`` for every tensor of the main subgraph.
+
+    A fully int8 model has only ``int8`` tensors, plus ``int32`` ones for
+    biases and shape arithmetic; any ``float32`` one means a float op is left.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    graph = schema.ModelT.InitFromPackedBuf(bytearray(tflite_model), 0).subgraphs[0]
+    return {
+        (t.name.decode() if isinstance(t.name, bytes) else str(t.name)): names.get(t.type, str(t.type))
+        for t in graph.tensors
+    }

@@ -14,9 +14,14 @@ from sdk.frontend import FrontEnd, FrontEndConfig, features  # noqa: E402
 from sdk.audio import load_audio, read_audio, resample  # noqa: E402
 from sdk.bundle import Bundle, DetectionDefaults, Head  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
+from sdk.detector import Detector  # noqa: E402
+from sdk.sources import ArraySource, FileSource, StdinSource  # noqa: E402
+from sdk.microphone import Microphone, list_devices  # noqa: E402  (sounddevice is imported when used)
+from sdk.sinks import JsonLinesSink  # noqa: E402
 
 __all__ = [
-    "AudioError", "AuricleError", "Bundle", "ConfigError", "Detection", "DetectionDefaults",
-    "DeviceError", "Engine", "FrontEnd", "FrontEndConfig", "Head", "LinkError", "ModelError",
-    "features", "load_audio", "read_audio", "resample",
+    "ArraySource", "AudioError", "AuricleError", "Bundle", "ConfigError", "Detection", "DetectionDefaults",
+    "Detector", "DeviceError", "Engine", "FileSource", "FrontEnd", "FrontEndConfig", "Head", "JsonLinesSink",
+    "LinkError", "Microphone", "ModelError", "StdinSource", "features", "list_devices", "load_audio",
+    "read_audio", "resample",
 ]

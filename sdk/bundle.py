@@ -97,6 +97,9 @@ class Bundle:
     detection: DetectionDefaults = DetectionDefaults()
     provenance: dict = field(default_factory=dict)
     source: str = "<memory>"
+    # A streaming-aware model (quantize.streaming): frames_per_step, frames_input, scores_output and
+    # states [{input, output}] by signature name. Empty for an ordinary whole-window model.
+    streaming: dict = field(default_factory=dict)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -123,6 +126,7 @@ class Bundle:
         aggregate: str = "peak",
         detection: DetectionDefaults | None = None,
         provenance: dict | None = None,
+        streaming: dict | None = None,
     ) -> "Bundle":
         """Embed metadata into a TFLite model (from the converter) and check the fit."""
         if (labels is None) == (heads is None):
@@ -147,6 +151,8 @@ class Bundle:
             "weights_sha256": _weights_digest(model, skip=None),
             "provenance": provenance,
         }
+        if streaming:
+            document["streaming"] = dict(streaming)
         document["metadata_sha256"] = _document_digest(document)
         model.buffers.append(schema.BufferT())
         model.buffers[-1].data = np.frombuffer(json.dumps(document, sort_keys=True).encode(), np.uint8)
@@ -210,6 +216,7 @@ class Bundle:
                 aggregate=document.get("aggregate", "peak"),
                 detection=DetectionDefaults(**document.get("detection", {})),
                 provenance=document.get("provenance", {}),
+                streaming=document.get("streaming", {}),
                 source=source,
             )
         except (KeyError, TypeError, ConfigError) as exc:
@@ -219,6 +226,9 @@ class Bundle:
 
     def _check_fit(self) -> None:
         """Labels and front end must match the tensors, or the model is the wrong one."""
+        if self.streaming:
+            self._check_streaming_fit()
+            return
         inputs, outputs = self.inputs, self.outputs
         if len(inputs) != 1:
             raise ModelError(f"{self.source}: model has {len(inputs)} inputs; Auricle runs models with one")
@@ -238,6 +248,51 @@ class Bundle:
                     f"has {len(head.labels)} labels"
                 )
 
+    def signature_tensors(self) -> dict:
+        """``{"inputs": {name: TensorInfo}, "outputs": {...}}`` of the first signature (streaming models)."""
+        model = _parse(self.model, self.source)
+        if not model.signatureDefs:
+            raise ModelError(f"{self.source}: streaming model has no signature (convert it with quantize.streaming)")
+        graph = model.subgraphs[0]
+        result = {}
+        for which, maps in (("inputs", model.signatureDefs[0].inputs), ("outputs", model.signatureDefs[0].outputs)):
+            infos = {}
+            for entry in maps or []:
+                name = entry.name.decode() if isinstance(entry.name, bytes) else entry.name
+                tensor = graph.tensors[entry.tensorIndex]
+                info = _tensor_info(tensor)
+                infos[name] = info
+            result[which] = infos
+        return result
+
+    def _check_streaming_fit(self) -> None:
+        spec = self.streaming
+        try:
+            step = int(spec["frames_per_step"])
+            names = (spec["frames_input"], spec["scores_output"], [(s["input"], s["output"]) for s in spec["states"]])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"{self.source}: streaming metadata is incomplete ({exc!r})") from None
+        frames_input, scores_output, states = names
+        tensors = self.signature_tensors()
+        expected_in = {frames_input, *(i for i, _ in states)}
+        expected_out = {scores_output, *(o for _, o in states)}
+        if set(tensors["inputs"]) != expected_in or set(tensors["outputs"]) != expected_out:
+            raise ModelError(
+                f"{self.source}: streaming model tensors {sorted(tensors['inputs'])} -> {sorted(tensors['outputs'])} "
+                f"do not match its metadata {sorted(expected_in)} -> {sorted(expected_out)}"
+            )
+        got = int(np.prod(tensors["inputs"][frames_input].shape[1:]))
+        if got != step * self.frontend.num_features:
+            raise ModelError(
+                f"{self.source}: streaming input holds {got} values, expected frames_per_step={step} x "
+                f"{self.frontend.num_features} features"
+            )
+        if len(self.heads) != 1 or tensors["outputs"][scores_output].shape[-1] != len(self.heads[0].labels):
+            raise ModelError(f"{self.source}: streaming scores do not match head {self.heads[0].name!r}'s labels")
+        for state_in, state_out in states:
+            if tensors["inputs"][state_in].shape != tensors["outputs"][state_out].shape:
+                raise ModelError(f"{self.source}: state {state_in!r} and {state_out!r} differ in shape")
+
     def save(self, path: str | os.PathLike) -> None:
         with open(path, "wb") as f:
             f.write(self.model)
@@ -256,6 +311,7 @@ class Bundle:
             "aggregate": self.aggregate,
             "detection": asdict(self.detection),
             "provenance": self.provenance,
+            "streaming": self.streaming,
         }
 
 
@@ -307,18 +363,24 @@ def _document_digest(document: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _tensor_info(tensor) -> TensorInfo:
+    q = tensor.quantization
+    scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
+    zero = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
+    name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
+    shape = tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
+    return TensorInfo(name, shape, _TENSOR_TYPES.get(tensor.type, f"type{tensor.type}"), scale, zero)
+
+
 def _tensor_infos(model, which: str) -> tuple[TensorInfo, ...]:
     graph = model.subgraphs[0]
-    infos = []
-    for index in getattr(graph, which):
-        tensor = graph.tensors[index]
-        q = tensor.quantization
-        scale = float(q.scale[0]) if q is not None and q.scale is not None and len(q.scale) else 0.0
-        zero = int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None and len(q.zeroPoint) else 0
-        name = tensor.name.decode() if isinstance(tensor.name, bytes) else str(tensor.name)
-        shape = tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
-        infos.append(TensorInfo(name, shape, _TENSOR_TYPES.get(tensor.type, f"type{tensor.type}"), scale, zero))
-    return tuple(infos)
+    indices = [int(i) for i in getattr(graph, which)]
+    # sdk.engine.Engine returns outputs sorted by tensor index (the converter's own order for
+    # Keras outputs: alphabetical by output name), not in the subgraph's list order, which can
+    # differ for several outputs; heads must be matched in the order the Engine returns them.
+    if which == "outputs":
+        indices = sorted(indices)
+    return tuple(_tensor_info(graph.tensors[index]) for index in indices)
 
 
 class _AlignedBuffer(schema.BufferT):

@@ -43,6 +43,11 @@ class Engine:
         if not isinstance(threads, int) or threads < 1:
             raise ConfigError(f"Engine: threads={threads!r} must be a positive integer")
         if isinstance(model, Bundle):
+            if model.streaming:
+                raise ConfigError(
+                    f"{model.source}: a streaming model (state inputs) runs in sdk.detector.Detector or "
+                    "sdk.streaming.StreamingEngine, not on whole windows"
+                )
             content, self.source = model.model, model.source
         elif isinstance(model, (bytes, bytearray)):
             content, self.source = bytes(model), "<bytes>"

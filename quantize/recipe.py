@@ -1,0 +1,377 @@
+"""Training recipes: typed, checked before any work, saved as resolved.
+
+A recipe is a YAML file (read with ``yaml.safe_load``) validated by the
+pydantic models below. Every section forbids unknown keys, so a typo
+(``epoch:`` for ``epochs:``) is an error naming the file and the key, not a
+silently ignored setting. ``resolve`` fills every default; the run folder gets
+that resolved form as ``recipe.yaml``, so the saved file is what ran.
+
+Paths
+-----
+Data paths may use environment variables. ``$AURICLE_DATA`` (or
+``${AURICLE_DATA}``) is the shared data folder; when the variable is unset it
+means ``<repository>/../shared/data``. Other relative paths are relative to
+the recipe file's folder.
+
+Source roles
+------------
+``all`` clips are split by speaker into train / val / test (``data.split``);
+``train`` clips only train (e.g. synthetic speech, so the test stays real
+speech); ``fit`` clips are split by speaker into train / val only; ``eval`` keeps only the val and test parts of that same speaker
+split and ``test`` only its test part, so an ablation that drops a source
+from training is still tested on exactly the same clips.
+
+Synthesized speech is cached in ``<run>/tts``; set ``AURICLE_TTS_CACHE`` to a
+folder to share the cache between runs (files are named by a hash of what
+made them, so sharing is safe).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import shutil
+import typing
+from typing import Literal, Optional
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sdk.bundle import DetectionDefaults
+from sdk.errors import ConfigError
+from sdk.frontend import FrontEndConfig
+
+UNKNOWN = "_unknown_"
+SILENCE = "_silence_"
+RECIPES_DIR = pathlib.Path(__file__).resolve().parent / "recipes"
+REPO_DIR = pathlib.Path(__file__).resolve().parents[1]
+TTS_COMMANDS = {"espeak-ng": "espeak-ng", "espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}
+
+
+def _speakable(text: str) -> bool:
+    """What quantize.tts.check_text accepts: some letters (not digits, not only symbols)."""
+    return isinstance(text, str) and bool(text.strip()) and bool(re.search(r"[^\W\d_]", text))
+
+
+def data_root() -> pathlib.Path:
+    """The shared data folder: ``$AURICLE_DATA``, else ``<repository>/../shared/data``."""
+    return pathlib.Path(os.environ.get("AURICLE_DATA") or REPO_DIR.parent / "shared" / "data")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _from_dataclass(cls, name: str):
+    """A strict pydantic model with a dataclass's fields, types and defaults."""
+    hints = typing.get_type_hints(cls)
+    fields = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = Field(default_factory=f.default_factory)  # type: ignore[misc]
+        else:
+            default = ...
+        fields[f.name] = (hints[f.name], default)
+    return pydantic.create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+FrontEnd = _from_dataclass(FrontEndConfig, "FrontEnd")
+Detection = _from_dataclass(DetectionDefaults, "Detection")
+
+
+def _augment_model():
+    try:
+        from quantize.augment import AugmentConfig
+    except ImportError:  # the data side's module; a recipe can still say augment: {}
+        return dict
+    return _from_dataclass(AugmentConfig, "Augment")
+
+
+Augment = _augment_model()
+
+
+class Source(_Strict):
+    """One place clips come from."""
+
+    kind: Literal["speech_commands", "folders", "manifest", "tts"]
+    path: Optional[str] = None  # folder (speech_commands, folders) or CSV (manifest); not for tts
+    role: Literal["all", "train", "fit", "eval", "test"] = "all"
+    # speech_commands: which of its words are keywords (default: data.keywords); others are _unknown_
+    keywords: Optional[list[str]] = None
+    include_unknown: bool = True
+    include_silence: bool = True
+    # manifest
+    label_column: str = "label"
+    path_column: str = "path"
+    speaker_column: Optional[str] = None
+    # folders / manifest: rename labels, e.g. {"0": "zero"}; labels not in data.keywords become _unknown_
+    label_map: dict[str, str] = Field(default_factory=dict)
+    # tts: words to speak (default: data.keywords), how many voices/variants per word, engines
+    words: Optional[list[str]] = None
+    unknown_words: int = Field(0, ge=0)  # also speak this many everyday words (as _unknown_)
+    near_misses: bool = False  # also speak 5 near misses of each keyword (as _unknown_)
+    unknown_variants_per_word: int = Field(3, ge=1)  # voices per unknown word / near miss
+    variants_per_word: int = Field(20, ge=1)
+    engines: list[str] = Field(default_factory=lambda: ["espeak-ng", "flite", "festival"])
+    max_clips_per_label: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _path_matches_kind(self):
+        if self.kind == "tts":
+            if self.path is not None:
+                raise ValueError("a tts source takes no path")
+            unknown = sorted(set(self.engines) - set(TTS_COMMANDS))
+            if unknown or not self.engines:
+                raise ValueError(f"engines={self.engines}: unknown engine(s) {unknown}; known: {sorted(TTS_COMMANDS)}")
+        elif not self.path:
+            raise ValueError(f"a {self.kind} source needs a path")
+        return self
+
+
+class Data(_Strict):
+    keywords: list[str] = Field(min_length=1)
+    unknown: bool = True  # add an _unknown_ class (other words)
+    silence: bool = True  # add a _silence_ class (noise, no speech)
+    sources: list[Source] = Field(min_length=1)
+    # spoken text for a label when it is not the label itself, e.g. {"0": "zero"} (TTS)
+    say: dict[str, str] = Field(default_factory=dict)
+    split: dict[str, float] = Field(default_factory=lambda: {"train": 0.7, "val": 0.1, "test": 0.2})
+    # datasets with few speakers: these speakers are the test split, the others are split
+    # by clip into train / val (val then shares speakers with train; test never does)
+    test_speakers: list[str] = Field(default_factory=list)
+    unknown_max_ratio: float = Field(1.5, ge=0)  # _unknown_ clips at most this x the mean keyword count
+    silence_count: Optional[int] = Field(None, ge=1)  # silence crops when no source gives silence
+    train_copies: int = Field(2, ge=1)  # differently augmented copies of each training clip
+
+    @field_validator("keywords", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, value):
+        if isinstance(value, list):
+            bools = [v for v in value if isinstance(v, bool)]
+            if bools:
+                raise ValueError(
+                    f"keywords {value} hold booleans: YAML reads unquoted yes/no/on/off as true/false; "
+                    "quote them: [\"yes\", \"no\"]"
+                )
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords_unique(cls, value):
+        if len(set(value)) != len(value):
+            raise ValueError(f"keywords {value} repeat")
+        reserved = sorted({UNKNOWN, SILENCE} & set(value))
+        if reserved:
+            raise ValueError(f"{reserved} are reserved; use data.unknown / data.silence")
+        return value
+
+    @field_validator("split")
+    @classmethod
+    def _split_names(cls, value):
+        if set(value) != {"train", "val", "test"}:
+            raise ValueError(f"split needs exactly train, val and test fractions, got {sorted(value)}")
+        if any(f < 0 for f in value.values()) or abs(sum(value.values()) - 1) > 1e-6 or value["train"] <= 0:
+            raise ValueError(f"split fractions {value} must be >= 0, train > 0, and sum to 1")
+        return value
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.keywords) + ([UNKNOWN] if self.unknown else []) + ([SILENCE] if self.silence else [])
+
+
+class ModelSpec(_Strict):
+    name: str = "ds_cnn_s"
+    params: dict = Field(default_factory=dict)
+
+
+class Train(_Strict):
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adam", "adamw"] = "adamw"
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(1e-3, ge=0)  # adamw only
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = Field(1.0, ge=0)
+    min_lr_fraction: float = Field(0.02, ge=0, le=1)  # cosine ends at lr x this
+    early_stopping_patience: int = Field(10, ge=0)  # epochs without val accuracy gain; 0 = off
+    grad_clip_norm: Optional[float] = Field(5.0, gt=0)
+    label_smoothing: float = Field(0.05, ge=0, lt=1)
+    class_weights: Literal["none", "balanced"] = "balanced"
+    spec_augment: bool = True
+    mixed_precision: bool = False
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
+    deterministic: bool = True  # tf op determinism (slower on some ops)
+    threads: int = Field(0, ge=0)  # TensorFlow intra-op threads; 0 = TensorFlow's choice
+
+
+class Export(_Strict):
+    modes: list[Literal["int8", "float16", "float32"]] = Field(default_factory=lambda: ["int8", "float16", "float32"])
+    calibration_size: int = Field(500, ge=1)
+
+    @field_validator("modes")
+    @classmethod
+    def _modes_unique(cls, value):
+        if not value or len(set(value)) != len(value):
+            raise ValueError(f"modes {value} must be non-empty without repeats")
+        return value
+
+
+class Recipe(_Strict):
+    name: str = "kws"
+    seed: int = 0
+    data: Data
+    frontend: FrontEnd = Field(default_factory=FrontEnd)  # type: ignore[valid-type]
+    augment: Augment = Field(default_factory=Augment)  # type: ignore[valid-type]
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: Train = Field(default_factory=Train)
+    export: Export = Field(default_factory=Export)
+    detection: Detection = Field(default_factory=Detection)  # type: ignore[valid-type]
+    source: str = Field("<memory>", exclude=True)  # the file it came from (for messages and relative paths)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.data.labels
+
+    def frontend_config(self) -> FrontEndConfig:
+        return FrontEndConfig(**self.frontend.model_dump())
+
+    def augment_config(self):
+        from quantize.augment import AugmentConfig
+
+        values = self.augment if isinstance(self.augment, dict) else self.augment.model_dump()
+        values = dict(values)
+        values["noise_dirs"] = [str(self.resolve_path(p)) for p in values.get("noise_dirs", [])]
+        return AugmentConfig(**values)
+
+    def detection_defaults(self) -> DetectionDefaults:
+        return DetectionDefaults(**self.detection.model_dump())
+
+    def resolve_path(self, path: str) -> pathlib.Path:
+        """Expand ``$AURICLE_DATA`` (default ``<repo>/../shared/data``) and other variables;
+        relative paths are relative to the recipe's folder."""
+        env = dict(os.environ)
+        env.setdefault("AURICLE_DATA", str(data_root()))
+        expanded = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: env.get(m.group(1) or m.group(2), m.group(0)), path)
+        resolved = pathlib.Path(expanded).expanduser()
+        if not resolved.is_absolute():
+            base = pathlib.Path(self.source).parent if self.source != "<memory>" else pathlib.Path.cwd()
+            resolved = base / resolved
+        return resolved
+
+    def resolved(self) -> dict:
+        """Every setting, defaults filled, as plain data (what ``recipe.yaml`` in a run holds)."""
+        return self.model_dump(mode="json")
+
+    def dump(self, path) -> None:
+        with open(path, "w") as f:
+            f.write(f"# resolved from {self.source}: every default filled in; this is what ran\n")
+            yaml.safe_dump(self.resolved(), f, sort_keys=False)
+
+
+def _format_errors(source: str, exc: pydantic.ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; see quantize/recipes/default.yaml)"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"{where}: {message}")
+    return f"{source}: invalid recipe: " + "; ".join(lines)
+
+
+def builtin_recipes() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def load(recipe) -> Recipe:
+    """A ``Recipe`` from a path, a built-in name (``default``), a dict, or a ``Recipe``.
+
+    Only parses and checks types; ``validate`` checks the data behind it.
+    """
+    if isinstance(recipe, Recipe):
+        return recipe
+    if isinstance(recipe, dict):
+        source, values = "<dict>", dict(recipe)
+    else:
+        path = pathlib.Path(recipe)
+        if not path.exists() and (RECIPES_DIR / f"{recipe}.yaml").is_file():
+            path = RECIPES_DIR / f"{recipe}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"{recipe}: no such recipe file (built-in recipes: {', '.join(builtin_recipes())})"
+            )
+        try:
+            values = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{path}: a recipe must be a YAML mapping (name:, data:, model:, ...)")
+        source = str(path)
+    values.pop("source", None)
+    try:
+        parsed = Recipe(**values)
+    except pydantic.ValidationError as exc:
+        raise ConfigError(_format_errors(source, exc)) from None
+    except ConfigError as exc:  # a dataclass's own check (e.g. FrontEndConfig) raised while validating
+        raise ConfigError(f"{source}: invalid recipe: {exc}") from None
+    return parsed.model_copy(update={"source": source})
+
+
+def validate(recipe: Recipe) -> None:
+    """Check what a recipe points at before any work: folders, labels, TTS, model.
+
+    Cheap checks only (paths, names, engines); loading the clip lists happens in
+    ``pipeline.list_clips``, which also raises ``ConfigError`` for a label
+    without audio.
+    """
+    where = recipe.source
+    try:
+        recipe.frontend_config()
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: frontend: {exc}") from None
+    if not isinstance(recipe.augment, dict):
+        try:
+            recipe.augment_config()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: augment: {exc}") from None
+    for noise_dir in (recipe.augment if isinstance(recipe.augment, dict) else recipe.augment.model_dump()).get(
+        "noise_dirs", []
+    ):
+        if not recipe.resolve_path(noise_dir).is_dir():
+            raise ConfigError(f"{where}: augment.noise_dirs: folder {recipe.resolve_path(noise_dir)} does not exist")
+    for i, source in enumerate(recipe.data.sources):
+        key = f"data.sources[{i}] ({source.kind})"
+        if source.kind == "tts":
+            for engine in source.engines:
+                if shutil.which(TTS_COMMANDS[engine]) is None:
+                    raise ConfigError(
+                        f"{where}: {key}: TTS engine {engine!r} is not installed "
+                        f"(no {TTS_COMMANDS[engine]!r} on PATH; apt-get install {engine})"
+                    )
+            for word in source.words or recipe.data.keywords:
+                text = recipe.data.say.get(word, word)
+                if not _speakable(text):
+                    raise ConfigError(
+                        f"{where}: {key}: the TTS cannot speak keyword {word!r} (text {text!r}); "
+                        f"give the letters to say with data.say: {{{word!r}: 'spoken text'}}"
+                    )
+            continue
+        path = recipe.resolve_path(source.path)
+        if source.kind == "manifest":
+            if not path.is_file():
+                raise ConfigError(f"{where}: {key}: manifest {path} does not exist (from path {source.path!r})")
+        elif not path.is_dir():
+            hint = " (set AURICLE_DATA to the shared data folder)" if "AURICLE_DATA" in source.path else ""
+            raise ConfigError(f"{where}: {key}: folder {path} does not exist (from path {source.path!r}){hint}")
+    from quantize import zoo  # TensorFlow: only once the cheap checks pass
+
+    try:
+        zoo.check_params(recipe.model.name, recipe.model.params)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None

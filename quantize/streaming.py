@@ -1,0 +1,200 @@
+"""Streaming-aware models: each hop costs only the new frames (after kws_streaming's stream.py).
+
+``to_streaming(model, frames_per_step=n)`` takes a trained, non-streaming
+tf_keras model over ``(clip_frames, features)`` windows and builds a model that
+takes ``n`` new frames plus one state tensor per layer that looks back in time,
+and returns the scores of the window ending at the newest frame plus the new
+states. With the states carried from step to step (``sdk.streaming``), its
+scores equal the non-streaming model's on the last ``clip_frames`` frames, once
+that many frames have been seen. The layers are the original ones (same
+weights); only the time bookkeeping is new:
+
+* ``Conv2D`` / ``DepthwiseConv2D`` with ``'valid'`` padding, time stride 1 and
+  time dilation ``d``: the state holds the last ``(kernel_t - 1) * d`` input
+  frames, concatenated in front of the new ones.
+* ``GlobalAveragePooling2D`` over the ``T`` frames the layer sees in the whole
+  window: each frame is averaged over frequency, and the state holds the last
+  ``T - 1`` of those means (a ring of the last ``T``), so the output is the same
+  mean over the same ``T`` frames.
+* Per-frame layers, unchanged: ``BatchNormalization``, ``ReLU``,
+  ``Activation``, ``Dropout``, ``MaxPooling2D`` / ``AveragePooling2D`` with pool
+  size and stride 1 in time, ``Reshape`` that keeps time first; after global
+  pooling: ``Dense``, ``Activation``, ``Dropout``.
+
+Anything else (time strides, 'same' padding, Flatten over time, branches)
+raises ``ConfigError`` naming the layer: such a model has to be re-run per hop.
+
+Tensor names: input ``frames`` and ``state_NN``; outputs ``scores`` and
+``new_state_NN``. ``streaming_metadata`` gives the Bundle its ``streaming`` entry.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import quantize  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import tensorflow as tf
+import tf_keras as keras
+
+from sdk.errors import ConfigError
+
+_PER_FRAME = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation, keras.layers.Dropout,
+              keras.layers.LeakyReLU)
+_AFTER_POOL = (keras.layers.Dense, keras.layers.Activation, keras.layers.Dropout, keras.layers.Softmax)
+_CONVS = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)  # SeparableConv2D is not a subclass: unsupported
+
+
+def _chain(model) -> list:
+    """The model's layers in order, checking that each feeds only the next (no branches)."""
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ConfigError(f"to_streaming: {model.name} has {len(model.inputs)} inputs and {len(model.outputs)} "
+                          "outputs; streaming conversion needs one of each")
+    previous = model.inputs[0]
+    for layer in layers:
+        if layer.input is not previous:
+            raise ConfigError(f"to_streaming: layer {layer.name!r} does not take the previous layer's output "
+                              "(branching models are not supported)")
+        previous = layer.output
+    return layers
+
+
+def _time_of(shape, layer) -> int:
+    if len(shape) < 3 or shape[1] is None:
+        raise ConfigError(f"to_streaming: layer {layer.name!r} input {shape} has no fixed time axis")
+    return int(shape[1])
+
+
+def to_streaming(model, *, frames_per_step: int = 1):
+    """Build the streaming tf_keras model (see module docstring); batch size 1."""
+    if not isinstance(frames_per_step, int) or frames_per_step < 1:
+        raise ConfigError(f"to_streaming: frames_per_step={frames_per_step!r} must be a positive integer")
+    in_shape = model.inputs[0].shape
+    if len(in_shape) != 3:
+        raise ConfigError(f"to_streaming: model input {tuple(in_shape)} is not (batch, frames, features)")
+    clip_frames, num_features = int(in_shape[1]), int(in_shape[2])
+    n = frames_per_step
+    frames = keras.Input((n, num_features), batch_size=1, name="frames")
+    states, new_states = [], []
+    x, pooled = frames, False
+
+    def add_state(shape, name):
+        state = keras.Input(tuple(shape), batch_size=1, name=f"state_{len(states):02d}")
+        states.append(state)
+        return state
+
+    for layer in _chain(model):
+        kind = type(layer).__name__
+        if pooled:
+            if not isinstance(layer, _AFTER_POOL):
+                raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) after global pooling is not supported")
+            x = layer(x)
+            continue
+        if isinstance(layer, keras.layers.Reshape):
+            target = layer.target_shape
+            if _time_of(layer.input_shape, layer) != target[0]:
+                raise ConfigError(f"to_streaming: reshape {layer.name!r} to {target} changes the time axis")
+            x = keras.layers.Reshape((n, *target[1:]), name=f"{layer.name}_stream")(x)
+        elif isinstance(layer, _CONVS):
+            (kt, _), (st, _), (dt, _) = layer.kernel_size, layer.strides, layer.dilation_rate
+            if layer.padding != "valid":
+                raise ConfigError(f"to_streaming: {kind} {layer.name!r} has padding={layer.padding!r}; "
+                                  "streaming needs 'valid' (pad frequency with ZeroPadding2D((0, 0), (a, b)))")
+            if st != 1:
+                raise ConfigError(f"to_streaming: {kind} {layer.name!r} has time stride {st}; streaming needs 1")
+            lookback = (kt - 1) * dt
+            if lookback:
+                state = add_state((lookback, *x.shape[2:]), layer.name)
+                joined = keras.layers.Concatenate(axis=1, name=f"{layer.name}_join")([state, x])
+                new_states.append(keras.layers.Lambda(lambda t, k=lookback: t[:, -k:],
+                                                      name=f"new_state_{len(new_states):02d}")(joined))
+                x = joined
+            x = layer(x)
+        elif isinstance(layer, keras.layers.ZeroPadding2D):
+            (top, bottom), _ = layer.padding
+            if top or bottom:
+                raise ConfigError(f"to_streaming: {layer.name!r} pads the time axis; only frequency padding streams")
+            x = layer(x)
+        elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+            if layer.pool_size[0] != 1 or layer.strides[0] != 1:
+                raise ConfigError(f"to_streaming: {kind} {layer.name!r} pools over time ({layer.pool_size}, "
+                                  f"strides {layer.strides}); only frequency pooling streams")
+            x = layer(x)
+        elif isinstance(layer, keras.layers.GlobalAveragePooling2D):
+            window = _time_of(layer.input_shape, layer)
+            per_frame = keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=2), name=f"{layer.name}_freq")(x)
+            if window > 1:
+                state = add_state((window - 1, per_frame.shape[-1]), layer.name)
+                joined = keras.layers.Concatenate(axis=1, name=f"{layer.name}_join")([state, per_frame])
+                new_states.append(keras.layers.Lambda(lambda t, k=window - 1: t[:, -k:],
+                                                      name=f"new_state_{len(new_states):02d}")(joined))
+                per_frame = joined
+            x = keras.layers.Lambda(lambda t, k=window: tf.reduce_mean(t[:, -k:], axis=1),
+                                    name=f"{layer.name}_time")(per_frame)
+            pooled = True
+        elif isinstance(layer, _PER_FRAME):
+            x = layer(x)
+        else:
+            raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) is not supported for streaming; "
+                              "supported: Conv2D/DepthwiseConv2D, BatchNormalization, ReLU, Activation, pooling "
+                              "over frequency, GlobalAveragePooling2D, Dense")
+    if not pooled:
+        raise ConfigError("to_streaming: the model has no GlobalAveragePooling2D; per-window scores need it")
+    scores = keras.layers.Activation("linear", name="scores")(x)
+    streaming = keras.Model([frames, *states], [scores, *new_states], name=f"{model.name}_streaming")
+    streaming._auricle_clip_frames = clip_frames  # noqa: SLF001  (for streaming_metadata)
+    return streaming
+
+
+def streaming_metadata(streaming_model) -> dict:
+    """The Bundle's ``streaming`` entry: step size and the state names, in order."""
+    states = [t.name.split(":")[0] for t in streaming_model.inputs[1:]]
+    return {
+        "frames_per_step": int(streaming_model.inputs[0].shape[1]),
+        "frames_input": "frames",
+        "scores_output": "scores",
+        "states": [{"input": name, "output": f"new_{name}"} for name in states],
+    }
+
+
+def run_streaming_keras(streaming_model, frames: np.ndarray) -> np.ndarray:
+    """Scores after each step of a whole ``(frames, features)`` sequence, states carried (reference)."""
+    n = int(streaming_model.inputs[0].shape[1])
+    states = [np.zeros((1, *s.shape[1:]), np.float32) for s in streaming_model.inputs[1:]]
+    out = []
+    for start in range(0, frames.shape[0] - n + 1, n):
+        result = streaming_model([frames[None, start : start + n], *states], training=False)
+        result = result if isinstance(result, list) else [result]
+        out.append(np.asarray(result[0])[0])
+        states = [np.asarray(s) for s in result[1:]]
+    return np.stack(out)
+
+
+def to_streaming_tflite(streaming_model, *, mode: str = "float32", calibration: np.ndarray | None = None) -> bytes:
+    """Convert the streaming model; ``int8`` calibrates states by running it over ``calibration`` frames.
+
+    ``calibration`` for int8 is one long ``(frames, features)`` feature sequence.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(streaming_model)
+    if mode == "int8":
+        if calibration is None or len(calibration) < 2 * streaming_model.inputs[0].shape[1]:
+            raise ConfigError("to_streaming_tflite: mode='int8' needs a calibration feature sequence")
+        n = int(streaming_model.inputs[0].shape[1])
+        sequence = np.asarray(calibration, np.float32)
+
+        def representative():
+            states = [np.zeros((1, *s.shape[1:]), np.float32) for s in streaming_model.inputs[1:]]
+            names = [t.name.split(":")[0] for t in streaming_model.inputs]
+            for start in range(0, min(sequence.shape[0], 4000) - n + 1, n):
+                step = [sequence[None, start : start + n], *states]
+                yield dict(zip(names, step))  # by name: the converter orders inputs its own way
+                result = streaming_model(step, training=False)
+                states = [np.asarray(s) for s in result[1:]]
+
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    elif mode != "float32":
+        raise ConfigError(f"to_streaming_tflite: mode={mode!r} must be 'float32' or 'int8'")
+    return bytes(converter.convert())

@@ -1,0 +1,210 @@
+"""End to end: recipe -> run folder with Bundles that classify files, metrics, plots, report."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+import soundfile
+
+pytest.importorskip("tensorflow")
+
+from conftest import tone  # noqa: E402
+from quantize import pipeline  # noqa: E402
+from sdk.bundle import Bundle  # noqa: E402
+from sdk.classify import classify_file  # noqa: E402
+
+RATE = 16000
+TONES_HZ = {"low": 400.0, "high": 2500.0}
+
+
+def _tone_clip(freq_hz, rng):
+    """A tone burst of random length and place in 1 s of faint noise."""
+    clip = rng.normal(0, 0.01, RATE).astype(np.float32)
+    length_s = rng.uniform(0.3, 0.6)
+    burst = tone(freq_hz * rng.uniform(0.9, 1.1), length_s, RATE, amplitude=rng.uniform(0.2, 0.6))
+    start = rng.integers(0, RATE - burst.size)
+    clip[start : start + burst.size] += burst
+    return clip
+
+
+@pytest.fixture(scope="module")
+def tone_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(5)
+    for label, freq in TONES_HZ.items():
+        (root / label).mkdir()
+        for i in range(40):
+            soundfile.write(root / label / f"s{i:02d}_nohash_0.wav", _tone_clip(freq, rng), RATE, subtype="PCM_16")
+    return root
+
+
+def tiny_recipe(root, **train):
+    return {
+        "name": "tones",
+        "data": {
+            "keywords": list(TONES_HZ),
+            "unknown": False,
+            "silence": True,
+            "sources": [{"kind": "folders", "path": str(root)}],
+            "split": {"train": 0.6, "val": 0.2, "test": 0.2},
+            "train_copies": 2,
+            "silence_count": 12,
+        },
+        "frontend": {"n_mels": 20, "hop_ms": 32.0, "window_ms": 32.0},
+        "model": {"name": "ds_cnn_s", "params": {"filters": 16, "blocks": 2}},
+        "train": {"epochs": 8, "batch_size": 8, "lr": 0.005, "deterministic": False, "early_stopping_patience": 0,
+                  "spec_augment": False,
+                  **train},
+        "export": {"modes": ["int8", "float32"], "calibration_size": 50},
+    }
+
+
+@pytest.fixture(scope="module")
+def tone_run(tone_folders, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "tones"
+    return pipeline.run(tiny_recipe(tone_folders), run_dir, verbose=0)
+
+
+def test_run_writes_everything(tone_run):
+    names = {p.name for p in tone_run.iterdir()}
+    for name in ("recipe.yaml", "data.json", "metrics.json", "report.md", "model_int8.tflite", "model_float32.tflite",
+                 "training_curves.png", "confusion_int8.png", "confusion_float.png", "history.csv", "model.keras"):
+        assert name in names
+    assert (tone_run / "checkpoints" / "best_weights.h5").is_file()
+    metrics = json.loads((tone_run / "metrics.json").read_text())
+    for key in ("accuracy", "float", "artifacts", "model", "model_bytes", "int8_accuracy_drop_points", "train_time_s",
+                "labels", "data", "timings_s"):
+        assert key in metrics
+    test = metrics["artifacts"]["int8"]["test"]
+    assert set(test) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix"}
+    assert set(test["per_class"]["low"]) == {"precision", "recall", "f1", "support"}
+    assert np.array(test["confusion_matrix"]).sum() == test["examples"] == metrics["data"]["test"]["clips"]
+    assert metrics["model"]["params"] > 0 and metrics["model"]["macs"] > 0
+    assert metrics["model_bytes"]["int8"] < metrics["model_bytes"]["float32"]
+    # tones are easy: the int8 artifact must actually work, and stay near the float model
+    assert test["accuracy"] >= 0.85
+    assert abs(metrics["int8_accuracy_drop_points"]) <= 10
+
+
+def test_artifacts_load_and_classify_files(tone_run, tone_folders, tmp_path):
+    bundle = Bundle.load(tone_run / "model_int8.tflite")
+    assert bundle.labels == ("low", "high", "_silence_")
+    assert bundle.heads[0].background == ("_silence_",)
+    assert bundle.inputs[0].dtype == "int8"
+    assert bundle.provenance["recipe"]["model"]["name"] == "ds_cnn_s"
+    assert bundle.provenance["metrics"]["int8_test_accuracy"] >= 0.85
+    rng = np.random.default_rng(99)  # fresh clips, never seen in training
+    for label, freq in TONES_HZ.items():
+        path = tmp_path / f"{label}.wav"
+        soundfile.write(path, _tone_clip(freq, rng), RATE)
+        assert classify_file(bundle, path).label == label
+    float_bundle = Bundle.load(tone_run / "model_float32.tflite")
+    assert float_bundle.inputs[0].dtype == "float32"
+
+
+def test_saved_recipe_is_resolved_and_reloads(tone_run):
+    from quantize import recipe
+
+    text = (tone_run / "recipe.yaml").read_text()
+    assert "label_smoothing" in text and "spec_time_masks" in text  # defaults were filled in
+    again = recipe.load(tone_run / "recipe.yaml")
+    assert again.train.epochs == 8 and again.frontend.n_mels == 20
+
+
+def test_reproducible_with_same_seed(tone_folders, tmp_path):
+    from quantize import recipe as qrecipe
+    from quantize.train import Arrays, fit
+
+    parsed = qrecipe.load(tiny_recipe(tone_folders, epochs=1, deterministic=True))
+    rng = np.random.default_rng(0)
+    x = rng.normal(-6, 3, (48, 31, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 48)
+    arrays = Arrays(x, y, x[:12], y[:12])
+    first = fit(parsed, arrays, tmp_path / "a", verbose=0)[0].get_weights()
+    second = fit(parsed, arrays, tmp_path / "b", verbose=0)[0].get_weights()
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_cli_train_refuses_existing_run(tone_run, tone_folders, tmp_path, capsys):
+    import yaml
+
+    from sdk.cli import main
+
+    recipe_path = tmp_path / "tones.yaml"
+    recipe_path.write_text(yaml.safe_dump(tiny_recipe(tone_folders)))
+    assert main(["train", str(recipe_path), "--out", str(tone_run)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_default_recipe_reduced_end_to_end(tmp_path):
+    """The built-in default recipe (TTS only, no dataset), smaller, end to end."""
+    from quantize import recipe as qrecipe
+
+    values = qrecipe.load("default").resolved()
+    values["data"]["sources"][0].update(variants_per_word=20, unknown_words=20)
+    values["train"].update(epochs=12, batch_size=16)
+    run_dir = pipeline.run(values, tmp_path / "default", verbose=0)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["labels"] == ["yes", "no", "up", "down", "stop", "go", "_unknown_", "_silence_"]
+    assert metrics["artifacts"]["int8"]["test"]["accuracy"] >= 0.4  # chance is 1/8; unseen TTS voices
+    bundle = Bundle.load(run_dir / "model_int8.tflite")
+    assert bundle.labels[0] == "yes"
+
+
+def test_source_roles_share_one_speaker_split():
+    from quantize import recipe as qrecipe
+    from quantize.data import Clip
+
+    parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
+    clips = [Clip(f"/x/{s}_{i}.wav", "a", f"spk{s}") for s in range(60) for i in range(3)]
+    everything = pipeline._split(clips, "all", parsed)
+    assert sum(map(len, everything.values())) == len(clips)
+    speakers = {k: {c.speaker for c in v} for k, v in everything.items()}
+    assert not (speakers["train"] & speakers["test"]) and not (speakers["val"] & speakers["test"])
+    assert pipeline._split(clips, "test", parsed) == {"train": [], "val": [], "test": everything["test"]}
+    assert pipeline._split(clips, "eval", parsed) == {"train": [], "val": everything["val"], "test": everything["test"]}
+    assert pipeline._split(clips, "train", parsed)["train"] == clips
+    fit_parts = pipeline._split(clips, "fit", parsed)
+    assert not fit_parts["test"] and len(fit_parts["train"]) + len(fit_parts["val"]) == len(clips)
+
+
+def test_pinned_test_speakers():
+    from quantize import recipe as qrecipe
+    from quantize.data import Clip
+
+    parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}], "test_speakers": ["theo"]}})
+    clips = [Clip(f"/x/{s}_{i}.wav", "a", s) for s in ("theo", "jackson", "nicolas") for i in range(50)]
+    parts = pipeline._split(clips, "all", parsed)
+    assert {c.speaker for c in parts["test"]} == {"theo"} and len(parts["test"]) == 50
+    assert "theo" not in {c.speaker for c in parts["train"] + parts["val"]}
+    assert parts["val"] and parts["train"][0].speaker in ("jackson", "nicolas")  # speakers kept on the clips
+
+
+def test_train_stage_needs_features(tmp_path):
+    from quantize import recipe as qrecipe
+    from quantize.train import train
+    from sdk.errors import ConfigError
+
+    parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
+    with pytest.raises(ConfigError, match=r"features\.npz does not exist"):
+        train(parsed, tmp_path)
+
+
+def test_mixed_precision_and_mirrored_strategy_give_float32_model(tone_folders, tmp_path):
+    from quantize import recipe as qrecipe
+    from quantize.export import tensor_types, to_tflite
+    from quantize.train import Arrays, fit
+
+    parsed = qrecipe.load(tiny_recipe(tone_folders, epochs=1, mixed_precision=True, strategy="mirrored"))
+    rng = np.random.default_rng(0)
+    x = rng.normal(-6, 3, (32, 31, 20)).astype(np.float32)
+    y = rng.integers(0, 3, 32)
+    model, history = fit(parsed, Arrays(x, y, x[:8], y[:8]), tmp_path, verbose=0)
+    assert {w.dtype.name for w in model.weights} == {"float32"}
+    assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
+    assert set(tensor_types(to_tflite(model, mode="int8", calibration=x)).values()) <= {"int8", "int32"}
