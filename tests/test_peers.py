@@ -330,3 +330,26 @@ def test_heldout_without_pipeline_or_with_bad_recipe_is_a_config_error(tmp_path)
 
     with pytest.raises(ConfigError):
         split_paths(_recipe(tmp_path / "missing", {"train": 0.6, "val": 0.2, "test": 0.2}))
+
+
+def test_micro_speech_recipes_hold_out_the_speech_commands_speakers():
+    """The 4-class recipes split speakers exactly as speech_commands.yaml, so the 12-class
+    model and the 4-class ones are scored on speakers none of them trained on."""
+    qrecipe = pytest.importorskip("quantize.recipe")
+    reference = qrecipe.load("speech_commands")
+    for name in ("micro_speech_4class", str(REPO / "quantize/recipes/ablation/micro_speech_4class_dscnn.yaml")):
+        parsed = qrecipe.load(name)
+        assert parsed.labels == ["yes", "no", "_unknown_", "_silence_"]
+        assert (parsed.seed, list(parsed.data.split.items()), parsed.data.test_speakers) == (
+            reference.seed, list(reference.data.split.items()), reference.data.test_speakers)
+        assert [s.path for s in parsed.data.sources if s.kind != "tts"] == [
+            s.path for s in reference.data.sources if s.kind != "tts"]
+
+
+def test_heldout_speakers_of_both_recipes_are_the_same_clips(shared_data):
+    pytest.importorskip("quantize.pipeline")
+    from benchmarks.heldout import split_paths
+
+    four, twelve = split_paths("micro_speech_4class"), split_paths("speech_commands")
+    assert four["test"] == twelve["test"] and len(four["test"]) > 300
+    assert not four["test"] & (twelve["train"] | twelve["val"])
