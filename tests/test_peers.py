@@ -353,3 +353,16 @@ def test_heldout_speakers_of_both_recipes_are_the_same_clips(shared_data):
     four, twelve = split_paths("micro_speech_4class"), split_paths("speech_commands")
     assert four["test"] == twelve["test"] and len(four["test"]) > 300
     assert not four["test"] & (twelve["train"] | twelve["val"])
+
+
+def test_benchmark_enters_an_auricle_artifact(shared_data, tiny_model_int8, tmp_path):
+    _, _, _, path = tiny_model_int8  # untrained, labels yes / no / _silence_
+    peers.main(_args(tmp_path, data=str(shared_data / "speech_commands_v2_test"),
+                     peers_dir=str(tmp_path / "no_peers"), model=[f"tiny={path}"]))
+    report = json.loads((tmp_path / "peers.json").read_text())
+    tiny = report["models"]["tiny"]
+    assert tiny["label_map"] == {"yes": "yes", "no": "no", "_silence_": "_silence_"}
+    assert tiny["scores"]["full"]["clips"] == 24
+    assert tiny["size"]["metadata_bytes"] > 0 and tiny["size"]["model_bytes"] < tiny["size"]["file_bytes"]
+    assert tiny["frontend"]["streaming_ms_per_audio_s"] > 0 and tiny["latency"]["litert_xnnpack_1thread"]["runs"] >= 40
+    assert report["goal"] == []  # three labels: not a 4-class entry
