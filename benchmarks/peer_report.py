@@ -40,7 +40,8 @@ def fmt(value, spec: str = ".3f") -> str:
 
 
 def table(report: dict) -> str:
-    head = (f"{'model':<18} {'set':<8} {'clips':>5} {'acc':>6} {'bal.acc':>7} "
+    width = max([18, *(len(name) for name in report["models"])])
+    head = (f"{'model':<{width}} {'set':<8} {'clips':>5} {'acc':>6} {'bal.acc':>7} "
             f"{'yes':>6} {'no':>6} {'unk':>6} {'sil':>6} {'bytes':>7} {'params':>7} "
             f"{'lat.med':>8} {'lat.p99':>8} {'predict':>8} {'fe ms/s':>8}")
     lines = [head, "-" * len(head)]
@@ -52,7 +53,7 @@ def table(report: dict) -> str:
         for set_name, s in sets.items():
             r = (s or {}).get("recall", {})
             lines.append(
-                f"{name:<18} {set_name:<8} {fmt((s or {}).get('clips'), 'd'):>5} "
+                f"{name:<{width}} {set_name:<8} {fmt((s or {}).get('clips'), 'd'):>5} "
                 f"{fmt((s or {}).get('accuracy')):>6} {fmt((s or {}).get('balanced_accuracy')):>7} "
                 f"{fmt(r.get('yes')):>6} {fmt(r.get('no')):>6} {fmt(r.get('_unknown_')):>6} "
                 f"{fmt(r.get('_silence_')):>6} {m['size']['model_bytes']:>7} {m['size']['parameters']:>7} "
