@@ -63,6 +63,8 @@ def table(report: dict) -> str:
     lines.append("lat: ms per Interpreter.invoke, LiteRT + XNNPACK, 1 thread (median, p99); predict: median ms "
                  "of sdk Engine.predict (adds input quantization and Python); fe: front-end ms per second of "
                  "audio, streaming; bytes: .tflite without Auricle metadata")
+    lines.append("full: every clip, including the speakers Auricle's models trained on; heldout: the speakers "
+                 "none of the models trained on (micro_speech trained on none of these clips)")
     return "\n".join(lines)
 
 
