@@ -16,17 +16,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # run from a checkout
-from sdk import Bundle, load_audio  # noqa: E402
-from sdk.detector import Detector  # noqa: E402
+from sdk import Bundle, Detector, FileSource  # noqa: E402
 from sdk.mqtt import MqttSink  # noqa: E402
-
-
-def file_blocks(path: str, sample_rate: int, block_s: float = 0.1):
-    """A file as a stream of blocks at the model's rate, like a microphone would give them."""
-    samples = load_audio(path, sample_rate)
-    step = int(sample_rate * block_s)
-    for start in range(0, samples.shape[0], step):
-        yield samples[start : start + step]
 
 
 def main(argv=None) -> int:
@@ -41,7 +32,7 @@ def main(argv=None) -> int:
 
     bundle = Bundle.load(args.model)
     if args.file:
-        source = file_blocks(args.file, bundle.frontend.sample_rate)
+        source = FileSource(args.file)  # blocks at the file's own rate; the Detector resamples
     else:
         from sdk import Microphone  # the mic extra; opens the device at its native rate and resamples
 

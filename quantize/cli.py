@@ -10,6 +10,9 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the training side's commands to the ``auricle`` app."""
+    from quantize.compress_cli import register as register_compress
+
+    register_compress(app)
 
     @app.command("train")
     def train_command(

@@ -76,3 +76,28 @@ def tiny_model_int8(tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "tiny.tflite"
     bundle.save(path)
     return model, tflite, calibration, path
+
+
+@pytest.fixture(scope="session")
+def yes_bundle():
+    """The tiny espeak-trained "yes" detector of tests/stream_model.py (trained once, cached on disk)."""
+    import stream_model
+
+    if not stream_model.have_espeak():
+        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
+    pytest.importorskip("tensorflow")
+    from sdk import Bundle
+
+    return Bundle.load(stream_model.yes_bundle_path())
+
+
+def separable_arrays(count: int, *, shape=(16, 10), classes: int = 3, seed: int = 0):
+    """Feature windows whose class shows as a raised band of 3 features: learnable in a few epochs."""
+    from quantize.fit import Arrays
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, count)
+    x = rng.normal(size=(count, *shape)).astype(np.float32)
+    for c in range(classes):
+        x[y == c, :, 3 * c : 3 * c + 3] += 2.0
+    return Arrays(x, y, x[:32], y[:32], x[:32], y[:32])

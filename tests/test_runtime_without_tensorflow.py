@@ -51,7 +51,7 @@ print(json.dumps({{"label": result.label, "leaked": leaked}}))
 def test_cli_without_training_extra_explains_what_to_install():
     script = BLOCKER.format(forbidden={"tensorflow", "tf_keras", "keras", "tensorflow_model_optimization"}) + """
 import sdk.cli
-sys.exit(sdk.cli.main(["train", "recipe.yaml"]))
+sys.exit(sdk.cli.main(["train", "default", "--out", "/nonexistent/run"]))
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2

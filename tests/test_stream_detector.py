@@ -12,7 +12,6 @@ import pytest
 
 import stream_model
 from sdk.audio import resample
-from sdk.bundle import Bundle
 from sdk.detector import Detector
 from sdk.errors import AudioError, ConfigError
 from sdk.sinks import JsonLinesSink
@@ -20,13 +19,6 @@ from sdk.sources import ArraySource, blocks_of
 
 RATE = 16000
 
-
-@pytest.fixture(scope="session")
-def yes_bundle():
-    if not stream_model.have_espeak():
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    pytest.importorskip("tensorflow")
-    return Bundle.load(stream_model.yes_bundle_path())
 
 
 def keyword_stream(duration_s=8.0, at_s=3.0, word="yes", voice=stream_model.HELD_OUT_VOICE, seed=5, noise_db=-45):

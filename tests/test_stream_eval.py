@@ -8,20 +8,12 @@ import typer
 from typer.testing import CliRunner
 
 import stream_model
-from sdk.bundle import Bundle
 from sdk.detector import Detector
 from sdk.errors import ConfigError
 from sdk.stream_eval import Placement, build_stream, keyword_files, match, register, sweep, trace_scores
 
 RATE = 16000
 
-
-@pytest.fixture(scope="module")
-def yes_bundle():
-    if not stream_model.have_espeak():
-        pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-    pytest.importorskip("tensorflow")
-    return Bundle.load(stream_model.yes_bundle_path())
 
 
 @pytest.fixture(scope="module")

@@ -146,8 +146,8 @@ def test_default_recipe_reduced_end_to_end(tmp_path):
     from quantize import recipe as qrecipe
 
     values = qrecipe.load("default").resolved()
-    values["data"]["sources"][0].update(variants_per_word=20, unknown_words=20)
-    values["train"].update(epochs=12, batch_size=16)
+    values["data"]["sources"][0].update(variants_per_word=40, unknown_words=60)
+    values["train"].update(epochs=20, batch_size=32)
     run_dir = pipeline.run(values, tmp_path / "default", verbose=0)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["labels"] == ["yes", "no", "up", "down", "stop", "go", "_unknown_", "_silence_"]

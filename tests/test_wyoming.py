@@ -19,16 +19,16 @@ from wyoming.wake import Detect, Detection, NotDetected  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 from sdk.wyoming_service import WakeService, pcm_to_float, serve, wake_words  # noqa: E402
-from stream_model import HELD_OUT_VOICE, have_espeak, noise, speak, yes_bundle_path  # noqa: E402
+from stream_model import HELD_OUT_VOICE, have_espeak, noise, speak  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not have_espeak(), reason="espeak-ng is not installed")
 KEYWORD_AT_S = 2.0
 STREAM_S = 5.0
 
 
-@pytest.fixture(scope="module")
-def bundle() -> Bundle:
-    return Bundle.load(yes_bundle_path())
+@pytest.fixture
+def bundle(yes_bundle) -> Bundle:
+    return yes_bundle
 
 
 def stream_audio(*, with_keyword: bool, rate: int, seed: int) -> np.ndarray:
