@@ -398,7 +398,9 @@ def split_by_speaker(
     Each speaker (or, without one, each path) is placed by a hash of its name
     and ``seed`` alone, so adding clips or speakers never moves an existing
     speaker to another split. Fractions are of speakers, not clips, and hold
-    only approximately for few speakers.
+    only approximately for few speakers. The split does not depend on the
+    order of ``fractions``' keys (a recipe read back from an artifact's
+    provenance has them sorted): train, val, test come first, others after.
     """
     fractions = dict(fractions or {"train": 0.7, "val": 0.1, "test": 0.2})
     if not fractions or any(not np.isfinite(f) or f < 0 for f in fractions.values()):
@@ -406,7 +408,8 @@ def split_by_speaker(
     total = sum(fractions.values())
     if abs(total - 1.0) > 1e-6:
         raise ConfigError(f"split_by_speaker: fractions={fractions} sum to {total:g}, expected 1")
-    names = list(fractions)
+    canonical = ("train", "val", "test")
+    names = [n for n in canonical if n in fractions] + sorted(n for n in fractions if n not in canonical)
     edges = np.cumsum([fractions[n] for n in names])
     out: dict[str, list[Clip]] = {n: [] for n in names}
     for clip in clips:

@@ -279,3 +279,10 @@ def test_fsdd_resamples_8k_to_16k(shared_data):
     assert duration_s == pytest.approx(info.frames / 8000, abs=1e-3)
     x, y = load_features(clips[::40], FRONTEND)
     assert x.shape == (50, FRONTEND.clip_frames, FRONTEND.num_features) and sorted(set(y.tolist())) == list(range(10))
+
+
+def test_split_does_not_depend_on_the_order_of_fraction_keys():
+    clips = [Clip(f"s{i}.wav", "yes", speaker=f"speaker{i}") for i in range(200)]
+    ordered = split_by_speaker(clips, fractions={"train": 0.7, "val": 0.15, "test": 0.15}, seed=3)
+    shuffled = split_by_speaker(clips, fractions={"val": 0.15, "test": 0.15, "train": 0.7}, seed=3)
+    assert {k: [c.path for c in v] for k, v in ordered.items()} == {k: [c.path for c in v] for k, v in shuffled.items()}
