@@ -17,7 +17,6 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 
 from quantize.data import from_speech_commands, load_features  # noqa: E402
 from quantize.report import classification_metrics  # noqa: E402
@@ -42,7 +41,7 @@ def main() -> None:
                                  include_silence="_silence_" in labels)
     x, y = load_features(clips, bundle.frontend, labels=labels)
     engine = Engine(bundle)
-    scores = np.concatenate([engine.predict_batch(x[i : i + 256])[0] for i in range(0, len(x), 256)])
+    scores = engine.predict_batch(x)[0]
     metrics = classification_metrics(y, scores, labels)
     result = {"model": args.model, "data": args.data, "labels": labels, **metrics}
     print(json.dumps({"model": args.model, "examples": metrics["examples"], "accuracy": metrics["accuracy"],

@@ -50,10 +50,9 @@ def macro_f1(y_true, y_pred, num_classes: int) -> float:
     return float(np.mean(scores)) if scores else 0.0
 
 
-def evaluate(bundle: Bundle, x, y, *, batch: int = 256) -> dict:
+def evaluate(bundle: Bundle, x, y) -> dict:
     """Accuracy and macro F1 of an artifact on feature windows (XNNPACK, 1 thread)."""
-    engine = Engine(bundle, threads=1)
-    scores = np.concatenate([engine.predict_batch(x[i:i + batch])[0] for i in range(0, len(x), batch)])
+    scores = Engine(bundle, threads=1).predict_batch(x)[0]
     pred = np.argmax(scores, -1)
     return {"accuracy": float(np.mean(pred == np.asarray(y))), "macro_f1": macro_f1(y, pred, scores.shape[-1])}
 

@@ -278,7 +278,7 @@ def _evaluate_artifact(bundle: Bundle, x, y, labels):
     from sdk.engine import Engine
 
     engine = Engine(bundle)
-    scores = np.concatenate([engine.predict_batch(x[i : i + 256])[0] for i in range(0, len(x), 256)])
+    scores = engine.predict_batch(x)[0]
     return classification_metrics(y, scores, labels)
 
 

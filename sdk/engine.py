@@ -121,6 +121,14 @@ class Engine:
         """Scores of the first (or only) head for one window, ``(classes,)``."""
         return self.predict_all(window)[0]
 
-    def predict_batch(self, windows: np.ndarray) -> list[np.ndarray]:
-        """Scores of every head for a batch ``(batch, ...)``: one ``(batch, classes)`` array per head."""
-        return self._run(windows)
+    def predict_batch(self, windows: np.ndarray, *, max_batch: int = 256) -> list[np.ndarray]:
+        """Scores of every head for a batch ``(batch, ...)``: one ``(batch, classes)`` array per head.
+
+        Runs at most ``max_batch`` windows per invoke, so a test set or an
+        hour-long file does not resize the interpreter to its whole length.
+        """
+        if not isinstance(max_batch, int) or max_batch < 1:
+            raise ConfigError(f"Engine.predict_batch: max_batch={max_batch!r} must be a positive integer")
+        windows = np.asarray(windows, np.float32)
+        parts = [self._run(windows[i : i + max_batch]) for i in range(0, max(len(windows), 1), max_batch)]
+        return [np.concatenate([part[head] for part in parts]) for head in range(len(parts[0]))]

@@ -89,3 +89,14 @@ def test_bad_thread_count(tiny_model_int8):
 def test_garbage_model_bytes():
     with pytest.raises(ModelError, match="LiteRT cannot load this model"):
         Engine(b"\x00" * 64)
+
+
+def test_large_batches_run_in_bounded_chunks(tiny_model_int8):
+    _, _, calibration, path = tiny_model_int8
+    engine = Engine(path)
+    whole = engine.predict_batch(calibration[:37])[0]
+    chunked = engine.predict_batch(calibration[:37], max_batch=8)[0]
+    np.testing.assert_array_equal(chunked, whole)
+    assert engine._batch <= 8  # the interpreter was never resized past the chunk
+    with pytest.raises(ConfigError, match="max_batch=0 must be a positive integer"):
+        engine.predict_batch(calibration[:2], max_batch=0)
