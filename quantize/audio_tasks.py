@@ -32,6 +32,7 @@ from quantize.backbone import load_backbone
 from quantize.export import to_tflite
 from quantize.finetune import fine_tune
 from sdk.bundle import Bundle, DetectionDefaults, Head
+from quantize.report import prediction_metrics
 from sdk.classify import classify_file
 from sdk.engine import Engine
 from sdk.errors import ConfigError
@@ -41,26 +42,16 @@ INTENSITIES = ("normal", "strong")
 
 
 def classification_metrics(y_true, y_pred, labels) -> dict:
-    """Accuracy, unweighted average recall (mean per-class recall), macro F1, confusion (rows = truth)."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    k = len(labels)
-    confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (y_true, y_pred), 1)
-    support = confusion.sum(1)
-    predicted = confusion.sum(0)
-    tp = np.diag(confusion).astype(float)
-    recall = np.divide(tp, support, out=np.zeros(k), where=support > 0)
-    precision = np.divide(tp, predicted, out=np.zeros(k), where=predicted > 0)
-    f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
-    present = support > 0
+    """``quantize.report.prediction_metrics`` in this module's compact form: rounded, recall per class."""
+    m = prediction_metrics(y_true, y_pred, labels)
     return {
-        "examples": int(len(y_true)),
-        "accuracy": round(float(np.mean(y_true == y_pred)), 4),
-        "uar": round(float(recall[present].mean()), 4),
-        "macro_f1": round(float(f1[present].mean()), 4),
-        "per_class_recall": {label: round(float(r), 4) for label, r in zip(labels, recall)},
+        "examples": m["examples"],
+        "accuracy": round(m["accuracy"], 4),
+        "uar": round(m["uar"], 4),
+        "macro_f1": round(m["macro_f1"], 4),
+        "per_class_recall": {label: round(v["recall"], 4) for label, v in m["per_class"].items()},
         "labels": list(labels),
-        "confusion": confusion.tolist(),
+        "confusion": m["confusion_matrix"],
     }
 
 

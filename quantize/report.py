@@ -19,14 +19,18 @@ def confusion(y_true, y_pred, num_classes: int) -> np.ndarray:
 
 
 def classification_metrics(y_true, scores, labels) -> dict:
-    """Accuracy, per-class precision / recall / F1, macro F1, confusion matrix.
+    """``prediction_metrics`` of the arg max of ``scores`` (``(n, classes)`` posteriors)."""
+    return prediction_metrics(y_true, np.asarray(scores).argmax(axis=1), labels)
 
-    ``scores``: ``(n, classes)`` posteriors; the prediction is the arg max.
+
+def prediction_metrics(y_true, y_pred, labels) -> dict:
+    """Accuracy, unweighted average recall, per-class precision / recall / F1, macro F1, confusion matrix.
+
     A class that is never predicted has precision 0 (and so F1 0) when it
-    has examples.
+    has examples; UAR and macro F1 average over the classes with examples.
     """
     y_true = np.asarray(y_true, np.int64)
-    y_pred = np.asarray(scores).argmax(axis=1)
+    y_pred = np.asarray(y_pred, np.int64)
     matrix = confusion(y_true, y_pred, len(labels))
     tp = np.diag(matrix).astype(np.float64)
     predicted, actual = matrix.sum(axis=0), matrix.sum(axis=1)
@@ -37,6 +41,7 @@ def classification_metrics(y_true, scores, labels) -> dict:
     return {
         "examples": int(y_true.size),
         "accuracy": float(tp.sum() / max(1, y_true.size)),
+        "uar": float(recall[present].mean()) if present.any() else 0.0,
         "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
         "per_class": {
             label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
