@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
@@ -21,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
+from sdk.timing import latency_ms  # noqa: E402
 
 ZOO_MODELS = ("cnn_small", "ds_cnn_s", "bc_resnet")
 
@@ -41,17 +41,6 @@ def zoo_bundles(frontend: FrontEndConfig, num_classes: int = 12) -> dict:
     return bundles
 
 
-def latency_ms(engine: Engine, window: np.ndarray, *, runs: int, warmup: int = 20) -> dict:
-    for _ in range(warmup):
-        engine.predict(window)
-    times = np.empty(runs)
-    for i in range(runs):
-        start = time.perf_counter()
-        engine.predict(window)
-        times[i] = time.perf_counter() - start
-    return {"median_ms": float(np.median(times) * 1e3), "p99_ms": float(np.percentile(times, 99) * 1e3), "runs": runs}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], help="Auricle artifact(s); default: zoo models")
@@ -65,11 +54,14 @@ def main() -> None:
         window = np.random.default_rng(1).normal(-6, 3, (bundle.frontend.clip_frames, bundle.frontend.num_features))
         window = window.astype(np.float32)
         entry = {"model_bytes": len(bundle.model), "input_dtype": bundle.inputs[0].dtype, "configs": {}}
+        runners = {}
         for xnnpack in (True, False):
             for threads in (1, 2):
                 engine = Engine(bundle, threads=threads, xnnpack=xnnpack)
-                key = f"{'xnnpack' if xnnpack else 'builtin'}_{threads}thread"
-                entry["configs"][key] = latency_ms(engine, window, runs=args.runs)
+                runners[f"{'xnnpack' if xnnpack else 'builtin'}_{threads}thread"] = (
+                    lambda engine=engine: engine.predict(window)
+                )
+        entry["configs"] = latency_ms(runners, runs=args.runs)
         results[name] = entry
         print(name, {k: round(v["median_ms"], 3) for k, v in entry["configs"].items()}, flush=True)
     report = {

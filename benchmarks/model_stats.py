@@ -8,8 +8,6 @@ machine falls on every model alike, and a ratio between models stays fair.
 from __future__ import annotations
 
 import hashlib
-import time
-from typing import Callable
 
 import numpy as np
 from ai_edge_litert import schema_py_generated as schema
@@ -108,36 +106,6 @@ def litert_invoke(model: bytes, window: np.ndarray, *, threads: int = 1):
         x = quantize(x, scale=scale, zero_point=zero, dtype=details["dtype"])
     interpreter.set_tensor(details["index"], x)
     return interpreter.invoke
-
-
-def interleaved_latency_ms(runners: dict[str, Callable[[], object]], *, runs: int, rounds: int = 10,
-                           warmup: int = 20) -> dict[str, dict]:
-    """Median and p99 milliseconds per call of each runner.
-
-    ``runs`` calls per runner in all, split over ``rounds`` rounds that visit
-    every runner in turn.
-    """
-    if runs < rounds:
-        rounds = max(1, runs)
-    for run in runners.values():
-        for _ in range(warmup):
-            run()
-    times = {name: [] for name in runners}
-    per_round = max(1, runs // rounds)
-    for _ in range(rounds):
-        for name, run in runners.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                run()
-                times[name].append(time.perf_counter() - start)
-    return {
-        name: {
-            "median_ms": float(np.median(t) * 1e3),
-            "p99_ms": float(np.percentile(t, 99) * 1e3),
-            "runs": len(t),
-        }
-        for name, t in times.items()
-    }
 
 
 def digest(data: bytes) -> str:

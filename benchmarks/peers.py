@@ -54,7 +54,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks import micro_speech as msp  # noqa: E402
 from benchmarks.peer_report import FOUR, fmt, goal_check, score, table, to_four  # noqa: E402
-from benchmarks.model_stats import digest, interleaved_latency_ms, litert_invoke, size_report  # noqa: E402
+from benchmarks.model_stats import digest, litert_invoke, size_report  # noqa: E402
+from sdk.timing import latency_ms  # noqa: E402
 from sdk.audio import fit_length, load_audio, resample, to_mono  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
@@ -362,9 +363,9 @@ def run(args) -> dict:
         report["models"][name] = enter_auricle(name, path, sets, truth, audio, timers)
 
     print("timing", ", ".join(report["models"]), "...", flush=True)
-    invoke = interleaved_latency_ms(timers.invoke, runs=args.runs)
-    predict = interleaved_latency_ms(timers.predict, runs=args.runs)
-    tflm = interleaved_latency_ms(timers.tflm, runs=max(50, args.runs // 5)) if timers.tflm else {}
+    invoke = latency_ms(timers.invoke, runs=args.runs)
+    predict = latency_ms(timers.predict, runs=args.runs)
+    tflm = latency_ms(timers.tflm, runs=max(50, args.runs // 5)) if timers.tflm else {}
     for name, costs in interleaved_frontend_ms(timers.frontend, args.repeats).items():
         report["models"][name]["frontend"].update(costs)
     for name, entry in report["models"].items():

@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import pathlib
-import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from sdk.bundle import Bundle
+from sdk import timing
 from sdk.engine import Engine
 from sdk.errors import ConfigError
 
@@ -60,14 +60,8 @@ def evaluate(bundle: Bundle, x, y) -> dict:
 def latency_ms(bundle: Bundle, window, *, runs: int = 200, warmup: int = 20) -> float:
     """Median wall time of ``predict`` on one window, LiteRT + XNNPACK, 1 thread."""
     engine = Engine(bundle, threads=1)
-    for _ in range(warmup):
-        engine.predict(window)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        engine.predict(window)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
+    timed = timing.latency_ms({"predict": lambda: engine.predict(window)}, runs=runs, rounds=1, warmup=warmup)
+    return timed["predict"]["median_ms"]
 
 
 def measure(variant: str, path, x, y, *, params: int, macs: int, runs: int = 200, note: str = "") -> Row:
