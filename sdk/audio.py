@@ -48,6 +48,12 @@ def to_mono(block: np.ndarray) -> np.ndarray:
     return block.astype(np.float32, copy=False)
 
 
+def pcm_to_mono(data: bytes, *, dtype, channels: int) -> np.ndarray:
+    """Interleaved PCM bytes (a whole number of frames) -> mono float32, as ``to_mono`` scales it."""
+    block = np.frombuffer(data, dtype).reshape(-1, channels)
+    return to_mono(block if channels > 1 else block[:, 0])
+
+
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Resample mono audio with soxr (high quality); a no-op when rates match."""
     for name, rate in (("from_rate", from_rate), ("to_rate", to_rate)):

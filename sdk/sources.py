@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterable, Iterator
 import numpy as np
 import soundfile
 
-from sdk.audio import to_mono
+from sdk.audio import pcm_to_mono, to_mono
 from sdk.errors import AudioError, ConfigError
 
 
@@ -148,8 +148,7 @@ class StdinSource:
             leftover = data[usable:]
             if not usable:
                 continue
-            block = np.frombuffer(data[:usable], self.dtype).reshape(-1, self.channels)
-            mono = to_mono(block if self.channels > 1 else block[:, 0])
+            mono = pcm_to_mono(data[:usable], dtype=self.dtype, channels=self.channels)
             self.stats.blocks += 1
             self.stats.samples += mono.shape[0]
             yield mono

@@ -27,7 +27,7 @@ import numpy as np
 import typer
 
 from sdk import __version__
-from sdk.audio import to_mono
+from sdk.audio import pcm_to_mono
 from sdk.bundle import Bundle
 from sdk.detector import Detector
 from sdk.errors import AuricleError, ConfigError
@@ -78,8 +78,7 @@ def pcm_to_float(audio: bytes, *, width: int, channels: int) -> np.ndarray:
         raise ConfigError(
             f"audio-chunk: {len(audio)} bytes is not a whole number of {channels}-channel {width}-byte frames"
         )
-    samples = np.frombuffer(audio, dtype=_SAMPLE_TYPES[width]).reshape(-1, channels)
-    return to_mono(samples if channels > 1 else samples[:, 0])
+    return pcm_to_mono(audio, dtype=_SAMPLE_TYPES[width], channels=channels)
 
 
 @dataclass
