@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import json
 import sys
 from typing import List, Optional
 
@@ -45,31 +44,10 @@ def _register_plugins() -> None:
     entry_points = list(importlib.metadata.entry_points(group="auricle.cli"))
     targets = [ep.value for ep in entry_points] or [f"{m}:register" for m in _FALLBACK_PLUGINS]
     for target in targets:
+        # Plugin modules import only typer at the top; a missing extra (TensorFlow, ...)
+        # shows when a command runs, and main() names the extra to install.
         module_name, _, func = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            # e.g. `auricle train` on a Pi without the train extra: say so only when asked for.
-            _add_missing(module_name, exc)
-            continue
-        getattr(module, func)(app)
-
-
-def _add_missing(module_name: str, exc: ImportError) -> None:
-    extra = EXTRA_FOR_MODULE.get((getattr(exc, "name", "") or "").split(".")[0], "dev")
-    commands = {"quantize.cli": ("train", "compress"), "firmware_bridge.cli": ("export-mcu",)}.get(module_name, ())
-    for command in commands:
-        def missing(ctx: typer.Context, _command=command):
-            typer.echo(
-                f"auricle {_command}: needs the '{extra}' extra (pip install 'auricle[{extra}]'): {exc}", err=True
-            )
-            raise typer.Exit(2)
-
-        app.command(command, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(missing)
-
-
-def print_json(value) -> None:
-    typer.echo(json.dumps(value, indent=2, default=str))
+        getattr(importlib.import_module(module_name), func)(app)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -50,11 +50,9 @@ def inspect(
     as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
 ):
     """Print what a model artifact holds: labels, front end, tensors, provenance."""
-    from sdk.cli import print_json
-
     info = Bundle.load(model).describe()
     if as_json:
-        print_json(info)
+        typer.echo(json.dumps(info, indent=2, default=str))
         return
     typer.echo(f"{info['source']}: {info['name']} ({info['task']}), {info['model_bytes']:,} bytes")
     for head in info["heads"]:
