@@ -13,7 +13,6 @@ import logging
 import math
 import pathlib
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,25 +21,11 @@ import tensorflow as tf
 import tf_keras as keras
 
 from quantize import zoo
+from quantize.fit import Arrays
 from quantize.recipe import Recipe
 from sdk.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Arrays:
-    """Feature windows and integer labels of each split."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-
-    @classmethod
-    def load(cls, path) -> "Arrays":
-        with np.load(path) as f:
-            return cls(f["x_train"], f["y_train"], f["x_val"], f["y_val"])
 
 
 class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
