@@ -10,6 +10,7 @@ swapped in by hand), and that labels and front end fit the model's tensors.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -105,13 +106,19 @@ class Bundle:
     def labels(self) -> tuple[str, ...]:
         return self.heads[0].labels
 
+    @functools.cached_property
+    def _graph_tensors(self) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
+        # One parse of the flatbuffer (it unpacks every weight buffer) for both lists.
+        model = _parse(self.model, self.source)
+        return _tensor_infos(model, "inputs"), _tensor_infos(model, "outputs")
+
     @property
     def inputs(self) -> tuple[TensorInfo, ...]:
-        return _tensor_infos(_parse(self.model, self.source), "inputs")
+        return self._graph_tensors[0]
 
     @property
     def outputs(self) -> tuple[TensorInfo, ...]:
-        return _tensor_infos(_parse(self.model, self.source), "outputs")
+        return self._graph_tensors[1]
 
     @classmethod
     def create(
