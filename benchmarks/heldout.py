@@ -29,22 +29,12 @@ def split_paths(recipe) -> dict[str, set[str]]:
         from quantize import recipe as qrecipe
     except ImportError as exc:
         raise ConfigError(f"held-out split: the training pipeline (quantize.pipeline) is not available ({exc})") from None
-    if isinstance(recipe, dict):
-        recipe = _canonical_split_order(recipe)
     parsed = qrecipe.load(recipe)
     out: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}
     for _, source, clips in pipeline._file_sources(parsed):
         for split, part in pipeline._split(clips, source.role, parsed).items():
             out[split] |= {os.path.normpath(c.path) for c in part}
     return out
-
-
-def _canonical_split_order(recipe: dict) -> dict:
-    split = (recipe.get("data") or {}).get("split")
-    if not isinstance(split, dict) or set(split) != {"train", "val", "test"}:
-        return recipe
-    data = {**recipe["data"], "split": {k: split[k] for k in ("train", "val", "test")}}
-    return {**recipe, "data": data}
 
 
 def heldout_paths(recipe) -> set[str]:
