@@ -489,6 +489,7 @@ def load_features(
     seed: int = 0,
     max_skipped_fraction: float = 0.05,
     progress: Callable[[int], None] | None = None,
+    keep_audio: bool = False,
 ) -> Features:
     """Decode, fit to ``frontend.clip_s``, augment, and compute features.
 
@@ -515,6 +516,10 @@ def load_features(
         data set, not small chunks, or one bad file fails a small chunk.
     progress : callable ``(clips_done) -> None``, optional
         Called every 64 clips and at the end, e.g. to advance a progress bar.
+    keep_audio : bool
+        Also keep each row's (augmented) samples as ``.audio``, float32
+        ``(n, frontend.clip_samples)``, e.g. for a teacher that hears the
+        same audio as the student.
 
     Returns
     -------
@@ -537,7 +542,7 @@ def load_features(
 
         augment = Augmenter(augment, frontend.sample_rate, seed)
 
-    rows, ys, clip_index, skipped, cropped = [], [], [], [], []
+    rows, ys, clip_index, skipped, cropped, audio_rows = [], [], [], [], [], []
     decoded: dict = {}
     limit_s = frontend.clip_samples / frontend.sample_rate
     for i, clip in enumerate(clips):
@@ -556,6 +561,8 @@ def load_features(
             if augment is not None:
                 audio = augment(samples, np.random.default_rng([seed, i, k]))
             rows.append(features(audio, config=frontend))
+            if keep_audio:
+                audio_rows.append(np.asarray(audio, np.float32))
             ys.append(index_of[clip.label])
             clip_index.append(i)
     if progress is not None:
@@ -570,9 +577,11 @@ def load_features(
     if cropped:
         log.info("load_features: %d files longer than %.2f s were centre-cropped", len(cropped), limit_s)
     x = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, frontend.clip_frames, frontend.num_features), np.float32)
-    return Features(
+    result = Features(
         x, np.asarray(ys, np.int64), labels=labels, clip_index=np.asarray(clip_index, np.int64), skipped=skipped, cropped=cropped
     )
+    result.audio = np.stack(audio_rows) if keep_audio and audio_rows else None
+    return result
 
 
 def label_counts(clips: Iterable[Clip]) -> dict[str, int]:

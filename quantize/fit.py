@@ -28,6 +28,7 @@ class Arrays:
     y_val: np.ndarray
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    soft_train: np.ndarray | None = None  # a teacher's probabilities at its temperature, one row per x_train
 
     @classmethod
     def load(cls, path) -> "Arrays":
@@ -40,7 +41,7 @@ class Arrays:
         if missing:
             raise ConfigError(f"{path}: missing arrays {missing}; has {z.files}")
         get = lambda k: z[k] if k in z.files else None  # noqa: E731
-        return cls(*(get(k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")))
+        return cls(*(get(k) for k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test", "soft_train")))
 
     def save(self, path) -> None:
         arrays = {k: v for k, v in vars(self).items() if v is not None}

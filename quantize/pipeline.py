@@ -29,7 +29,7 @@ from quantize import data as qdata
 from quantize import recipe as qrecipe
 from quantize.recipe import SILENCE, UNKNOWN, Recipe
 from sdk.bundle import Bundle, Head
-from sdk.errors import ConfigError
+from sdk.errors import AudioError, ConfigError
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
@@ -255,22 +255,35 @@ def _progress():
                     disable=not sys.stderr.isatty())
 
 
-def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: int, description: str, progress=None):
-    """Features of ``clips`` in chunks (for a progress bar); returns ``(X, y, skipped)``."""
+def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: int, description: str, progress=None,
+                        embed=None):
+    """Features of ``clips`` in chunks (for a progress bar); returns ``(X, y, skipped, E)``.
+
+    ``embed``: a teacher's ``audio -> embeddings`` callable; ``E`` are the
+    embeddings of the same (augmented) audio, row for row (``None`` without).
+    Unreadable files are judged against ``max_skipped_fraction`` over the
+    whole split, not per chunk.
+    """
     frontend = recipe.frontend_config()
     chunk = 64
-    xs, ys, skipped = [], [], []
+    xs, ys, es, skipped = [], [], [], []
     task = progress.add_task(description, total=len(clips)) if progress else None
     for k, start in enumerate(range(0, len(clips), chunk)):
         part = clips[start : start + chunk]
         feats = qdata.load_features(part, frontend, labels=recipe.labels, augment=augment, copies=copies,
-                                    seed=seed * 100_003 + k)
+                                    seed=seed * 100_003 + k, max_skipped_fraction=1.0, keep_audio=embed is not None)
         xs.append(feats[0])
         ys.append(feats[1])
+        if embed is not None and feats.audio is not None:
+            es.append(embed(feats.audio))
         skipped += list(getattr(feats, "skipped", []))
         if progress:
             progress.advance(task, len(part))
-    return np.concatenate(xs), np.concatenate(ys), skipped
+    if len(skipped) > 0.05 * len(clips):
+        raise AudioError(f"{description}: {len(skipped)} of {len(clips)} files are unreadable (more than 5 %), "
+                         f"e.g. {skipped[0][0]}: {skipped[0][1]}")
+    embeddings = np.concatenate(es) if embed is not None else None
+    return np.concatenate(xs), np.concatenate(ys), skipped, embeddings
 
 
 def _evaluate_artifact(bundle: Bundle, x, y, labels):
@@ -280,6 +293,31 @@ def _evaluate_artifact(bundle: Bundle, x, y, labels):
     engine = Engine(bundle)
     scores = engine.predict_batch(x)[0]
     return classification_metrics(y, scores, labels)
+
+
+def _train_scratch(recipe: Recipe, run_dir, arrays, calibration_pool, *, verbose: int) -> dict:
+    """The same student trained without the teacher, exported int8: the distillation's control."""
+    from quantize import report
+    from quantize.export import to_tflite
+    from quantize.train import fit
+    from sdk.engine import Engine
+
+    scratch_dir = pathlib.Path(run_dir) / "scratch"
+    scratch_dir.mkdir(parents=True, exist_ok=True)
+    model, history = fit(recipe.model_copy(update={"teacher": None}), arrays, scratch_dir, verbose=verbose)
+    rng = np.random.default_rng(recipe.seed)
+    calibration = calibration_pool[rng.permutation(len(calibration_pool))[: recipe.export.calibration_size]]
+    tflite = to_tflite(model, mode="int8", calibration=calibration)
+    labels = recipe.labels
+    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
+    bundle = Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
+                           name=recipe.name, detection=recipe.detection_defaults(), provenance={"role": "scratch"})
+    return {
+        "float_test": report.classification_metrics(arrays.y_test, model.predict(arrays.x_test, verbose=0), labels),
+        "int8_test": report.classification_metrics(arrays.y_test, Engine(bundle).predict_batch(arrays.x_test)[0], labels),
+        "int8_bytes": len(tflite),
+        "best_val_accuracy": max(history["val_accuracy"]),
+    }
 
 
 def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, keep_features: bool = False) -> pathlib.Path:
@@ -322,16 +360,22 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     from quantize.augment import Augmenter
 
     augmenter = Augmenter(recipe.augment_config(), recipe.frontend.sample_rate, recipe.seed)
+    embed = None
+    if recipe.teacher is not None:
+        from quantize.teach import Embedder
+
+        embed = Embedder(recipe)
+    embeddings = {}
     with _progress() as progress:
-        x_train, y_train, skipped = load_split_features(
+        x_train, y_train, skipped, embeddings["train"] = load_split_features(
             recipe, splits["train"], augment=augmenter, copies=recipe.data.train_copies, seed=recipe.seed,
-            description="features (train, augmented)", progress=progress)
-        x_val, y_val, skipped_val = load_split_features(
+            description="features (train, augmented)", progress=progress, embed=embed)
+        x_val, y_val, skipped_val, embeddings["val"] = load_split_features(
             recipe, splits["val"], augment=None, copies=1, seed=recipe.seed, description="features (val)",
-            progress=progress)
-        x_test, y_test, skipped_test = load_split_features(
+            progress=progress, embed=embed)
+        x_test, y_test, skipped_test, embeddings["test"] = load_split_features(
             recipe, splits["test"], augment=None, copies=1, seed=recipe.seed, description="features (test)",
-            progress=progress)
+            progress=progress, embed=embed)
     timings["features_s"] = time.perf_counter() - t
     data_summary["train"]["windows"] = int(len(x_train))
     data_summary["skipped_files"] = [{"path": p, "reason": r} for p, r in skipped + skipped_val + skipped_test]
@@ -343,8 +387,22 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     import tf_keras as keras
 
     t = time.perf_counter()
-    np.savez(run_dir / "features.npz", x_train=x_train, y_train=y_train, x_val=x_val, y_val=y_val,
-             x_test=x_test, y_test=y_test)
+    from quantize.fit import Arrays
+
+    arrays = Arrays(x_train, y_train, x_val, y_val, x_test, y_test)
+    teacher_summary = scratch_summary = None
+    if recipe.teacher is not None:
+        from quantize.teach import teach
+
+        student_arrays, teacher_summary = teach(recipe, run_dir, arrays, embeddings, embed, verbose=verbose)
+        timings["teacher_s"] = time.perf_counter() - t
+        if recipe.teacher.compare_scratch:
+            t = time.perf_counter()
+            scratch_summary = _train_scratch(recipe, run_dir, arrays, x_train, verbose=verbose)
+            timings["scratch_s"] = time.perf_counter() - t
+        arrays = student_arrays
+        t = time.perf_counter()
+    arrays.save(run_dir / "features.npz")
     train(recipe, run_dir, verbose=verbose)
     model = keras.models.load_model(run_dir / "model.keras", compile=False)
     history = json.loads((run_dir / "history.json").read_text())
@@ -404,6 +462,9 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
         metrics["artifacts"][mode] = {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(bundle.model),
                                       "test": evaluation}
     timings["export_and_evaluate_s"] = time.perf_counter() - t
+    if teacher_summary is not None:
+        metrics["teacher"] = teacher_summary
+        metrics["scratch"] = scratch_summary
     metrics["model_bytes"] = {mode: info["model_bytes"] for mode, info in metrics["artifacts"].items()}
     if "int8" in metrics["artifacts"]:
         metrics["int8_accuracy_drop_points"] = 100 * (

@@ -220,6 +220,28 @@ class Export(_Strict):
         return value
 
 
+class Unlabelled(_Strict):
+    """Real audio without labels: the teacher's soft targets are its only label."""
+
+    path: str  # a folder of audio files (searched recursively)
+    max_windows: int = Field(2000, ge=1)  # clip-length windows taken from it (random offsets, seeded)
+    optional: bool = False  # skip, with a warning, when the folder is absent
+
+
+class Teacher(_Strict):
+    """Distil from Google's speech embedding (``quantize.teacher``): a head on the
+    embedding is trained first, then the student learns its soft targets."""
+
+    context_s: float = Field(1.25, ge=1.0, le=3.0)  # the clip, centred in silence, as the teacher hears it
+    head: dict = Field(default_factory=dict)  # params of the zoo's embedding_head
+    epochs: int = Field(40, ge=1)  # teacher head training
+    lr: float = Field(2e-3, gt=0)
+    temperature: float = Field(2.0, gt=0)
+    alpha: float = Field(0.7, ge=0, le=1)  # weight of the teacher's soft targets; 1 - alpha for the labels
+    unlabelled: list[Unlabelled] = Field(default_factory=list)
+    compare_scratch: bool = True  # also train the student without the teacher, for the report
+
+
 class Recipe(_Strict):
     name: str = "kws"
     seed: int = 0
@@ -230,6 +252,7 @@ class Recipe(_Strict):
     train: Train = Field(default_factory=Train)
     export: Export = Field(default_factory=Export)
     detection: Detection = Field(default_factory=Detection)  # type: ignore[valid-type]
+    teacher: Optional[Teacher] = None  # distil from the speech-embedding teacher (quantize.teacher)
     compress: Optional[list] = None  # stages applied after training, in order (quantize.compress_recipe)
     source: str = Field("<memory>", exclude=True)  # the file it came from (for messages and relative paths)
 
@@ -379,6 +402,15 @@ def validate(recipe: Recipe) -> None:
         elif not path.is_dir():
             hint = " (set AURICLE_DATA to the shared data folder)" if "AURICLE_DATA" in source.path else ""
             raise ConfigError(f"{where}: {key}: folder {path} does not exist (from path {source.path!r}){hint}")
+    if recipe.teacher is not None:
+        from quantize.teacher import model_files
+
+        model_files()  # ConfigError naming the extra when pyopen-wakeword is missing
+        for i, source in enumerate(recipe.teacher.unlabelled):
+            path = recipe.resolve_path(source.path)
+            if not path.is_dir() and not source.optional:
+                raise ConfigError(f"{where}: teacher.unlabelled[{i}]: folder {path} does not exist "
+                                  f"(from path {source.path!r}; set optional: true to skip it when absent)")
     from quantize import zoo  # TensorFlow: only once the cheap checks pass
 
     try:

@@ -156,6 +156,8 @@ def markdown(metrics: dict) -> str:
         )
     if m.get("int8_accuracy_drop_points") is not None:
         lines += ["", f"int8 accuracy drop vs Keras float: {m['int8_accuracy_drop_points']:+.2f} points."]
+    if m.get("teacher"):
+        lines += _teacher_lines(m)
     lines += ["", "## Per class (first artifact, test split)", "", "| label | precision | recall | F1 | support |",
               "|---|---:|---:|---:|---:|"]
     first = next(iter(m["artifacts"].values()))["test"] if m["artifacts"] else m["float"]["test"]
@@ -163,3 +165,25 @@ def markdown(metrics: dict) -> str:
         lines.append(f"| {label} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |")
     lines += ["", "Plots: training_curves.png, confusion_*.png, size_accuracy.png. Recipe as run: recipe.yaml.", ""]
     return "\n".join(lines)
+
+
+def _teacher_lines(m: dict) -> list[str]:
+    """Teacher, student from scratch and distilled student, side by side."""
+    t, scratch = m["teacher"], m.get("scratch")
+    int8 = m["artifacts"].get("int8")
+    lines = ["", "## Distillation from the speech-embedding teacher", "",
+             "| model | bytes | MACs per window | test accuracy |", "|---|---:|---:|---:|",
+             f"| teacher: speech embedding + head ({t['head_params']:,} head params) | {t['bytes']:,} | - | "
+             f"{100 * t['test']['accuracy']:.2f}% |"]
+    if scratch:
+        lines.append(f"| student from scratch, int8 | {scratch['int8_bytes']:,} | {m['model']['macs']:,} | "
+                     f"{100 * scratch['int8_test']['accuracy']:.2f}% |")
+    if int8:
+        lines.append(f"| distilled student, int8 | {int8['model_bytes']:,} | {m['model']['macs']:,} | "
+                     f"{100 * int8['test']['accuracy']:.2f}% |")
+    if scratch and int8:
+        gain = 100 * (int8["test"]["accuracy"] - scratch["int8_test"]["accuracy"])
+        lines += ["", f"Distillation gain (int8, same student, same data): {gain:+.2f} points."]
+    lines += ["", f"Temperature {t['temperature']}, alpha {t['alpha']}, {t['unlabelled_windows']} unlabelled "
+              f"windows; the embedding took {t['embedding_cpu_s']} CPU-s."]
+    return lines

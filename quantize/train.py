@@ -20,7 +20,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
-from quantize import zoo
+from quantize import soft_targets, zoo
 from quantize.fit import Arrays
 from quantize.recipe import Recipe
 from sdk.errors import ConfigError
@@ -75,8 +75,8 @@ def _strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def _batches(x, y, num_classes, *, batch_size, seed, augment_config, spec_augment):
-    """Shuffled one-hot batches; SpecAugment masks drawn per batch (numpy, seeded per epoch)."""
+def _batches(x, targets, weights, *, batch_size, seed, augment_config, spec_augment):
+    """Shuffled batches of (features, target rows, sample weights); SpecAugment masks drawn per batch."""
     from quantize.augment import spec_augment as mask_batch
 
     epoch = [0]
@@ -90,22 +90,25 @@ def _batches(x, y, num_classes, *, batch_size, seed, augment_config, spec_augmen
             xb = x[index]
             if spec_augment:
                 xb = mask_batch(xb, rng, augment_config)
-            yield xb, np.eye(num_classes, dtype=np.float32)[y[index]], index
+            yield xb, targets[index], weights[index]
 
     spec = (
         tf.TensorSpec((None, *x.shape[1:]), tf.float32),
-        tf.TensorSpec((None, num_classes), tf.float32),
-        tf.TensorSpec((None,), tf.int64),
+        tf.TensorSpec((None, targets.shape[1]), tf.float32),
+        tf.TensorSpec((None,), tf.float32),
     )
     return tf.data.Dataset.from_generator(generate, output_signature=spec).prefetch(2)
 
 
 def _sample_weights(y, num_classes, mode):
+    """A weight per row: balanced by class, or 1; unlabelled rows (``y < 0``) weigh 1."""
+    y = np.asarray(y)
     if mode == "none":
-        return np.ones(num_classes, np.float32)
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
-    weights = np.where(counts > 0, len(y) / (num_classes * np.maximum(counts, 1)), 0.0)
-    return weights.astype(np.float32)
+        return np.ones(len(y), np.float32)
+    labelled = y[y >= 0]
+    counts = np.bincount(labelled, minlength=num_classes).astype(np.float64)
+    per_class = np.where(counts > 0, len(labelled) / (num_classes * np.maximum(counts, 1)), 0.0)
+    return np.where(y >= 0, per_class[np.maximum(y, 0)], 1.0).astype(np.float32)
 
 
 class _EpochLog(keras.callbacks.Callback):
@@ -122,6 +125,26 @@ class _EpochLog(keras.callbacks.Callback):
         if isinstance(lr, keras.optimizers.schedules.LearningRateSchedule):
             lr = lr(optimizer.iterations)
         logs["lr"] = float(tf.convert_to_tensor(lr).numpy())
+
+
+def _objective(recipe: Recipe, arrays: Arrays, num_classes: int):
+    """Loss, accuracy metric and target rows: cross-entropy, or distillation when the
+    arrays carry a teacher's softened probabilities (``quantize.soft_targets``)."""
+    smoothing = recipe.train.label_smoothing
+    if arrays.soft_train is None:
+        return (keras.losses.CategoricalCrossentropy(), "accuracy",
+                soft_targets.targets(arrays.y_train, None, num_classes, label_smoothing=smoothing),
+                soft_targets.targets(arrays.y_val, None, num_classes))
+    if recipe.teacher is None:
+        raise ConfigError(f"{recipe.source}: the arrays carry teacher targets but the recipe has no teacher: section")
+    if arrays.soft_train.shape != (len(arrays.y_train), num_classes):
+        raise ConfigError(f"teacher targets have shape {arrays.soft_train.shape}; expected "
+                          f"({len(arrays.y_train)}, {num_classes})")
+    loss = soft_targets.DistillationLoss(num_classes, temperature=recipe.teacher.temperature, alpha=recipe.teacher.alpha)
+    val_hard = soft_targets.targets(arrays.y_val, None, num_classes)
+    return (loss, soft_targets.labelled_accuracy(num_classes),
+            soft_targets.targets(arrays.y_train, arrays.soft_train, num_classes, label_smoothing=smoothing),
+            np.concatenate([val_hard, val_hard], axis=1))
 
 
 def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
@@ -151,6 +174,7 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
     schedule = WarmupCosine(
         cfg.lr, total_steps, int(cfg.warmup_epochs * steps_per_epoch), cfg.min_lr_fraction, cfg.schedule == "cosine"
     )
+    loss, accuracy, train_targets, val_targets = _objective(recipe, arrays, num_classes)
     if cfg.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
@@ -161,30 +185,21 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
                 optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay, **clip)
             else:
                 optimizer = keras.optimizers.Adam(schedule, **clip)
-            model.compile(
-                optimizer=optimizer,
-                loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                metrics=["accuracy"],
-                weighted_metrics=[],
-            )
+            model.compile(optimizer=optimizer, loss=loss, metrics=[accuracy], weighted_metrics=[])
     finally:
         if cfg.mixed_precision:
             keras.mixed_precision.set_global_policy("float32")
 
-    class_weight = _sample_weights(arrays.y_train, num_classes, cfg.class_weights)
-    augment_config = recipe.augment_config()
     train_ds = _batches(
         arrays.x_train,
-        arrays.y_train,
-        num_classes,
+        train_targets,
+        _sample_weights(arrays.y_train, num_classes, cfg.class_weights),
         batch_size=cfg.batch_size,
         seed=recipe.seed,
-        augment_config=augment_config,
+        augment_config=recipe.augment_config(),
         spec_augment=cfg.spec_augment,
-    ).map(lambda xb, yb, _: (xb, yb, tf.gather(class_weight, tf.argmax(yb, axis=-1))))
-    val_ds = tf.data.Dataset.from_tensor_slices(
-        (arrays.x_val, np.eye(num_classes, dtype=np.float32)[arrays.y_val])
-    ).batch(256)
+    )
+    val_ds = tf.data.Dataset.from_tensor_slices((arrays.x_val, val_targets)).batch(256)
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)

@@ -22,27 +22,32 @@ import tf_keras as keras
 
 from sdk.errors import ConfigError
 
-MODELS: dict = {}
+MODELS: dict = {}  # models for devices: Auricle's front end in, int8 out
+TEACHER_HEADS: dict = {}  # training-time heads on a teacher's embedding (quantize.teacher); never exported
 # Batch-norm statistics settle within ~100 steps (Keras' 0.99 needs ~500): small
 # datasets train for only a few hundred steps, and inference uses these statistics.
 BN_MOMENTUM = 0.95
 
 
-def register(name: str):
+def register(name: str, *, registry: dict = MODELS):
     """Decorator: make a builder available as ``build(name, ...)`` and in recipes."""
 
     def wrap(builder):
-        MODELS[name] = builder
+        registry[name] = builder
         return builder
 
     return wrap
 
 
+def _builder(name: str):
+    return MODELS.get(name) or TEACHER_HEADS.get(name)
+
+
 def check_params(name: str, params: dict) -> None:
     """``ConfigError`` for an unknown model name or a parameter its builder does not take."""
-    if name not in MODELS:
+    if _builder(name) is None:
         raise ConfigError(f"model: name={name!r} is not a registered model; known: {sorted(MODELS)}")
-    accepted = set(inspect.signature(MODELS[name]).parameters) - {"input_shape", "num_classes"}
+    accepted = set(inspect.signature(_builder(name)).parameters) - {"input_shape", "num_classes"}
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise ConfigError(f"model {name!r}: unknown param(s) {unknown}; accepted: {sorted(accepted)}")
@@ -56,7 +61,7 @@ def build(name: str, input_shape, num_classes: int, **params) -> keras.Model:
     if num_classes < 2:
         raise ConfigError(f"model {name!r}: num_classes={num_classes} must be at least 2")
     try:
-        return MODELS[name](tuple(int(d) for d in input_shape), int(num_classes), **params)
+        return _builder(name)(tuple(int(d) for d in input_shape), int(num_classes), **params)
     except ValueError as exc:  # Keras reports e.g. a kernel larger than the feature map
         raise ConfigError(f"model {name!r} with {params} does not fit input {tuple(input_shape)}: {exc}") from None
 
@@ -192,6 +197,26 @@ def cnn_small(input_shape, num_classes, *, filters=(16, 32, 48), dropout=0.2):
 
 
 # ---- counting -------------------------------------------------------------------------------
+
+
+@register("embedding_head", registry=TEACHER_HEADS)
+def embedding_head(input_shape, num_classes, *, filters=128, dropout=0.3):
+    """The teacher's head on speech embeddings ``(windows, 96)`` (``quantize.teacher``).
+
+    Two 1-D convolutions over embedding time, max-pooled so the word may fall
+    anywhere in the context. A training-time model: its input is the
+    embedding, not Auricle's front end, so it is never exported to a device.
+    """
+    inputs = keras.Input(input_shape, name="embeddings")
+    x = inputs
+    for _ in range(2):
+        x = keras.layers.Conv1D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
+        x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalMaxPooling1D()(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout)(x)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="scores")(x), name="embedding_head")
 
 
 def _spatial(shape) -> int:
