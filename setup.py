@@ -20,6 +20,11 @@ RUNTIME = [
     "rich==15.0.0",
 ]
 
+# The speech-embedding teacher ships in pyopen-wakeword, whose wheels cover Linux
+# (x86-64, aarch64) and Windows, not macOS: elsewhere 'train' installs without it and
+# a recipe with a teacher: section says which extra is missing.
+TEACHER = ['pyopen-wakeword==1.1.0; sys_platform == "linux" or sys_platform == "win32"']
+
 EXTRAS = {
     "mic": ["sounddevice==0.5.6", "webrtcvad-wheels==2.0.14.post1"],
     "iot": ["paho-mqtt==2.2.0"],
@@ -34,7 +39,9 @@ EXTRAS = {
         "matplotlib==3.11.2",
         "pyroomacoustics==0.10.1",
         "scipy==1.17.1",
+        *TEACHER,
     ],
+    "teacher": TEACHER,
 }
 EXTRAS["dev"] = sorted(
     {req for reqs in EXTRAS.values() for req in reqs}

@@ -312,6 +312,7 @@ def _train_scratch(recipe: Recipe, run_dir, arrays, calibration_pool, *, verbose
     background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
     bundle = Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
                            name=recipe.name, detection=recipe.detection_defaults(), provenance={"role": "scratch"})
+    bundle.save(scratch_dir / "model_int8.tflite")
     return {
         "float_test": report.classification_metrics(arrays.y_test, model.predict(arrays.x_test, verbose=0), labels),
         "int8_test": report.classification_metrics(arrays.y_test, Engine(bundle).predict_batch(arrays.x_test)[0], labels),

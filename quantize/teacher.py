@@ -84,19 +84,19 @@ class SpeechEmbedding:
             raise ModelError(f"{path}: not a loadable TFLite model ({exc})") from None
 
     def _check_shapes(self):
-        mel_in = self._mel.get_input_details()[0]["shape_signature"]
-        mel_out = self._mel.get_output_details()[0]["shape_signature"]
+        mel_in = [int(d) for d in self._mel.get_input_details()[0]["shape_signature"]]
+        mel_out = [int(d) for d in self._mel.get_output_details()[0]["shape_signature"]]
         if len(mel_in) != 2 or len(mel_out) != 4 or mel_out[-1] != N_MELS:
             raise ModelError(
                 f"{self.mel_path}: expected the speech-embedding mel model (input [batch, samples], output "
-                f"[batch, 1, frames, {N_MELS}]); found input {list(mel_in)}, output {list(mel_out)}"
+                f"[batch, 1, frames, {N_MELS}]); found input {mel_in}, output {mel_out}"
             )
-        emb_in = self._embedding.get_input_details()[0]["shape_signature"]
-        emb_out = self._embedding.get_output_details()[0]["shape_signature"]
-        if list(emb_in[1:]) != [CONTEXT_FRAMES, N_MELS, 1] or emb_out[-1] != EMBEDDING_SIZE:
+        emb_in = [int(d) for d in self._embedding.get_input_details()[0]["shape_signature"]]
+        emb_out = [int(d) for d in self._embedding.get_output_details()[0]["shape_signature"]]
+        if emb_in[1:] != [CONTEXT_FRAMES, N_MELS, 1] or emb_out[-1] != EMBEDDING_SIZE:
             raise ModelError(
                 f"{self.embedding_path}: expected the speech embedding (input [batch, {CONTEXT_FRAMES}, {N_MELS}, 1], "
-                f"output [..., {EMBEDDING_SIZE}]); found input {list(emb_in)}, output {list(emb_out)}"
+                f"output [..., {EMBEDDING_SIZE}]); found input {emb_in}, output {emb_out}"
             )
 
     def _run(self, interpreter, key: str, x: np.ndarray) -> np.ndarray:

@@ -55,7 +55,7 @@ def test_in_context_centres_the_clip_and_resamples():
 def test_a_file_that_is_not_the_teacher_is_named_with_its_shapes(tmp_path, tiny_model_int8):
     mel, _ = teacher.model_files()
     tiny = tiny_model_int8[3]
-    with pytest.raises(ModelError, match=r"tiny\.tflite: expected the speech embedding.*found input \[1, 49, 40\]"):
+    with pytest.raises(ModelError, match=r"tiny\.tflite: expected the speech embedding.*found input \[-1, 49, 40\]"):
         teacher.SpeechEmbedding(mel, tiny)
     with pytest.raises(ModelError, match="does not exist"):
         teacher.SpeechEmbedding(mel, tmp_path / "missing.tflite")
@@ -142,19 +142,19 @@ def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(wo
                  "split": {"train": 0.6, "val": 0.2, "test": 0.2}, "train_copies": 1},
         "model": {"name": "cnn_small", "params": {"filters": [8, 8, 8]}},
         "train": {"epochs": 2, "batch_size": 16, "deterministic": False, "spec_augment": False},
-        "teacher": {"epochs": 3, "unlabelled": [{"path": str(unlabelled), "max_windows": 5}]},
+        "teacher": {"epochs": 3, "unlabelled": [{"path": str(unlabelled), "max_windows": 2}]},
         "export": {"modes": ["int8"], "calibration_size": 20},
     }
     run = pipeline.run(recipe, tmp_path / "run", verbose=0)
     metrics = json.loads((run / "metrics.json").read_text())
     t = metrics["teacher"]
-    assert t["unlabelled_windows"] == 5 and t["bytes"] > 2_000_000
+    assert t["unlabelled_windows"] == 2 and t["bytes"] > 2_000_000
     assert 0.0 <= t["test"]["accuracy"] <= 1.0 and t["test"]["examples"] == metrics["float"]["test"]["examples"]
     assert metrics["scratch"]["int8_bytes"] == metrics["artifacts"]["int8"]["model_bytes"]
     assert "Distillation gain" in (run / "report.md").read_text()
     # the student trained on the labelled windows plus the teacher-labelled ones
     features = np.load(run / "features.npz") if (run / "features.npz").exists() else None
-    assert features is None or int((features["y_train"] < 0).sum()) == 5
+    assert features is None or int((features["y_train"] < 0).sum()) == 2
 
     data = (run / "model_int8.tflite").read_bytes()
     bundle = Bundle.load(run / "model_int8.tflite")
@@ -162,3 +162,32 @@ def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(wo
     assert len(data) < 200_000  # the teacher's 2.4 MB of weights are not in it
     for name in (b"pyopen", b"embedding_model", b"melspectrogram"):
         assert name not in data
+
+
+def _recipe_with_teacher(root, **teacher_section):
+    return {
+        "name": "t",
+        "data": {"keywords": ["yes", "no"], "unknown": True, "silence": False,
+                 "sources": [{"kind": "folders", "path": str(root)}]},
+        "teacher": teacher_section,
+    }
+
+
+def test_recipe_names_a_missing_unlabelled_folder(tmp_path):
+    from quantize import recipe as qrecipe
+
+    (tmp_path / "yes").mkdir()
+    parsed = qrecipe.load(_recipe_with_teacher(tmp_path, unlabelled=[{"path": str(tmp_path / "nowhere")}]))
+    with pytest.raises(ConfigError, match=r"teacher\.unlabelled\[0\].*nowhere.*optional: true"):
+        qrecipe.validate(parsed)
+    optional = qrecipe.load(_recipe_with_teacher(tmp_path, unlabelled=[{"path": str(tmp_path / "nowhere"),
+                                                                          "optional": True}]))
+    qrecipe.validate(optional)  # skipped with a warning at run time
+
+
+@pytest.mark.parametrize("bad", [{"temperature": 0}, {"alpha": 1.5}, {"context_s": 0.5}, {"epochs": 0}, {"tempo": 2}])
+def test_recipe_refuses_bad_teacher_settings(tmp_path, bad):
+    from quantize import recipe as qrecipe
+
+    with pytest.raises(ConfigError, match="teacher"):
+        qrecipe.load(_recipe_with_teacher(tmp_path, **bad))

@@ -228,3 +228,23 @@ def test_recipe_compress_stages_run_after_training(tone_folders, tmp_path):
     assert info["info"]["sparsity"] >= 0.49
     bundle = Bundle.load(stage / "model_int8.tflite")
     assert bundle.labels == Bundle.load(run_dir / "model_int8.tflite").labels
+
+
+def test_one_unreadable_file_in_a_short_last_chunk_does_not_abort(tone_folders, tmp_path):
+    """Unreadable files are judged over the whole split (5 %), not per chunk of 64 clips."""
+    from dataclasses import replace
+
+    from quantize import data as qdata
+    from quantize import recipe as qrecipe
+
+    recipe = qrecipe.load(tiny_recipe(tone_folders))
+    clips = qdata.from_folders(tone_folders)[:65]  # a chunk of 64, then a last chunk of one clip ...
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00")
+    clips[-1] = replace(clips[-1], path=str(bad))  # ... which is unreadable
+    x, y, skipped, embeddings = pipeline.load_split_features(recipe, clips, augment=None, copies=1, seed=0,
+                                                             description="test")
+    assert len(x) == 64 and len(skipped) == 1 and skipped[0][0] == str(bad) and embeddings is None
+    with pytest.raises(Exception, match="unreadable"):
+        pipeline.load_split_features(recipe, clips[:10] + [clips[-1]] * 2, augment=None, copies=1, seed=0,
+                                     description="test")
