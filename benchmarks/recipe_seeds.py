@@ -8,7 +8,8 @@ recipe with ``seed`` replaced: it changes the train/val split among the
 training speakers, augmentation, initialisation and shuffling; the test
 speakers come from the recipe. Run folders go to ``--runs`` (default
 ``runs/seeds/<recipe>_s<seed>``); a seed whose folder already holds
-``metrics.json`` is read, not retrained, so an interrupted run resumes.
+``metrics.json`` is read, not retrained, so an interrupted run resumes; the
+time recorded is the sum of the runs' own times, whether resumed or not.
 Every requested seed must end with a metrics file, or the script fails and
 writes nothing: a summary over fewer seeds than asked is not written.
 """
@@ -18,7 +19,6 @@ import argparse
 import json
 import pathlib
 import sys
-import time
 
 import numpy as np
 
@@ -42,6 +42,7 @@ def seed_figures(metrics: dict) -> dict:
         out[f"{mode}_accuracy"] = info["test"]["accuracy"]
         out[f"{mode}_model_bytes"] = info["model_bytes"]
     out["model"] = metrics.get("model", {}).get("name")
+    out["run_s"] = round(metrics["timings_s"]["total_s"], 1)
     return out
 
 
@@ -64,7 +65,6 @@ def main(argv=None) -> int:
     from quantize import recipe as qrecipe
 
     recipe = qrecipe.load(args.recipe)
-    start = time.perf_counter()
     per_seed = {}
     for seed in args.seeds:
         run_dir = pathlib.Path(args.runs) / f"{recipe.name}_s{seed}"
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     }
     for k in [k for k in per_seed[args.seeds[0]] if k.endswith("_model_bytes")]:
         results["summary"][k] = per_seed[args.seeds[0]][k]
-    path = results_io.write(args.out, results, seeds=args.seeds, elapsed_s=time.perf_counter() - start)
+    path = results_io.write(args.out, results, seeds=args.seeds, elapsed_s=sum(v["run_s"] for v in per_seed.values()))
     print(f"wrote {path}")
     return 0
 

@@ -1,8 +1,10 @@
 """Distilled vs alone for the larger student (ds_cnn_s filters=32, blocks=4), per seed.
 
 Inputs come from, for each seed:
-  benchmarks/sc_train.py runs/sc/student32_s<seed> --model ds_cnn_s --params '{"filters": 32, "blocks": 4}' --epochs 40 --seed <seed>
-  benchmarks/sc_distill_ablation.py --temperature 4 --alpha 0.7 --seed <seed> --student-params '{"filters": 32, "blocks": 4}'
+  benchmarks/sc_train.py runs/sc/student32_s<seed> --model ds_cnn_s
+      --params '{"filters": 32, "blocks": 4}' --epochs 40 --seed <seed>
+  benchmarks/sc_distill_ablation.py --temperature 4 --alpha 0.7 --seed <seed>
+      --student-params '{"filters": 32, "blocks": 4}'
 then ``python benchmarks/sc_distill_summary.py --seeds 0 1 2 3 4`` writes
 benchmarks/results/sc_distill_student32.json (benchmarks.results_io). A seed
 without both runs is an error naming the missing files: nothing is written,
