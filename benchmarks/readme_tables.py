@@ -27,6 +27,7 @@ import argparse
 import dataclasses
 import pathlib
 import re
+import shlex
 import statistics
 import string
 import sys
@@ -161,8 +162,23 @@ def load(name: str, cache: dict) -> dict:
         missing = [k for k in PROVENANCE if k not in document]
         if missing:
             raise ConfigError(f"{path.relative_to(ROOT)}: missing {missing}; write it with benchmarks.results_io.write")
+        script = _script(document["command"])
+        if script is None or not (ROOT / script).is_file():
+            raise ConfigError(f"{path.relative_to(ROOT)}: command {document['command']!r} does not run a script "
+                              "of this repository")
         cache[name] = document
     return cache[name]
+
+
+def _script(command: str) -> str | None:
+    """The repository file a ``python ...`` command runs (``-m a.b`` -> ``a/b.py``); None if none."""
+    words = shlex.split(command)
+    if len(words) < 2 or not words[0].startswith("python"):
+        return None
+    if words[1] == "-m" and len(words) > 2:
+        module = words[2].replace(".", "/")
+        return module + ".py" if (ROOT / (module + ".py")).is_file() else module + "/__main__.py"
+    return words[1]
 
 
 def cell(template: str, document: dict, source: str) -> str:

@@ -55,6 +55,8 @@ def test_a_results_file_without_provenance_is_refused(tmp_path, monkeypatch):
 
 def test_rows_render_seed_spread_and_list_selection(tmp_path, monkeypatch):
     monkeypatch.setattr(readme_tables, "RESULTS", tmp_path)
+    monkeypatch.setattr(readme_tables, "ROOT", tmp_path)
+    (tmp_path / "make_r.py").write_text("")
     results_io.write(tmp_path / "r.json", {"acc": [0.70, 0.80, 0.75], "one": {"mean": 0.5, "std": 0.0, "min": 0.5,
                                                                             "max": 0.5, "n": 1},
                                            "runs": [{"rate": 16000, "ms": 0.1234}, {"rate": 48000, "ms": 2.5}]},
@@ -73,3 +75,16 @@ def test_rows_render_seed_spread_and_list_selection(tmp_path, monkeypatch):
 def test_a_readme_without_a_tables_markers_is_an_error():
     with pytest.raises(ConfigError, match=r"no '<!-- table:models -->'"):
         readme_tables.update("# README without tables\n")
+
+
+def test_a_results_file_whose_command_is_not_in_the_repository_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(readme_tables, "RESULTS", tmp_path)
+    monkeypatch.setattr(readme_tables, "ROOT", tmp_path)
+    results_io.write(tmp_path / "elsewhere.json", {"accuracy": 0.9}, command="python /home/me/notes/eval.py")
+    table = readme_tables.Table(("figure",), (readme_tables.Row("elsewhere.json", ("{accuracy|pct}",)),))
+    with pytest.raises(ConfigError, match=r"elsewhere.json: command 'python /home/me/notes/eval.py' does not run"):
+        readme_tables.render("t", table, {})
+    (tmp_path / "eval.py").write_text("")
+    results_io.write(tmp_path / "here.json", {"accuracy": 0.9}, command="python eval.py --seed 0")
+    table = readme_tables.Table(("figure",), (readme_tables.Row("here.json", ("{accuracy|pct}",)),))
+    assert "90.0 %" in readme_tables.render("t", table, {})
