@@ -56,8 +56,10 @@ class Table:
 
 
 TABLES = {
-    # Where the models stand. Rows for Speech Commands, micro_speech's task, few-shot, speech/music/noise
-    # and emotion go here once their JSON files are committed.
+    # Where the models stand. A row per committed JSON, e.g. for a file whose results hold
+    # {"summary": {"int8_accuracy": {"mean", "std", "min", "max", "n"}, ...}}:
+    #   Row("teacher_speech_commands.json", ("Speech Commands, 12 classes", "ds_cnn_s, {summary.int8_model_bytes|kb}",
+    #       "{summary.int8_accuracy|pct}", "{summary.float_accuracy|pct}")),
     "models": Table(
         header=("task", "model", "int8 accuracy, unseen speakers", "float"),
         rows=(
