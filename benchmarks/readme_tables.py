@@ -201,7 +201,7 @@ def _provenance(name: str, document: dict) -> str:
     took = document.get("elapsed_s")
     took = f", took {took / 60:.0f} min" if took and took >= 60 else (f", took {took:.0f} s" if took else "")
     seeds = document["seeds"]
-    seeds = f", seeds {', '.join(map(str, seeds))}" if seeds else ""
+    seeds = f", seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}" if seeds else ""
     return (f"[`{name}`](benchmarks/results/{name}): `{document['command']}` "
             f"({env.get('cpu')}, {env.get('cores')} cores, Python {env.get('python')}{seeds}{took}; "
             f"{document['written'][:10]})")
