@@ -7,9 +7,11 @@ Steps (each skipped when its folder already exists, so the script resumes):
 3. distilled students: ``quantize.compress.apply(teacher, [distill])`` -> ``runs/sc/distill_s<seed>``
 4. compression of the distilled student (seed 0): magnitude pruning 50/75/90 %,
    structured pruning, clustering, QAT, post-training modes
-5. the report: ``runs/sc/report/compress_report.{md,json,png}``
+5. the report: ``runs/sc/report/compress_report.{md,json,png}``, and the figures with
+   their command, environment and seeds in ``benchmarks/results/compress_speech_commands.json``
+   (``--results``; benchmarks.results_io)
 
-Run: ``PYTHONPATH=. nice -n 10 python benchmarks/compress_speech_commands.py``
+Run: ``PYTHONPATH=. nice -n 10 python benchmarks/compress_speech_commands.py`` (hours on 2 cores)
 """
 from __future__ import annotations
 
@@ -18,11 +20,15 @@ import json
 import pathlib
 import subprocess
 import sys
+import time
 
 import numpy as np
 
 import quantize  # noqa: F401
 from quantize import compress, compress_report
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks import results_io  # noqa: E402
 
 ROOT = pathlib.Path("runs/sc")
 FEATURES = pathlib.Path(".cache/compress/sc12_features.npz")
@@ -57,7 +63,9 @@ def main():
     parser.add_argument("--alpha", type=float, default=0.7)
     parser.add_argument("--report-only", action="store_true",
                         help="only measure what exists (seeds with both a student and a distilled run)")
+    parser.add_argument("--results", default="benchmarks/results/compress_speech_commands.json")
     args = parser.parse_args()
+    started = time.perf_counter()
     if not FEATURES.exists():
         sh("benchmarks/sc_features.py", "--train-copies", "3", "--out", str(FEATURES))
     teacher = ROOT / "teacher"
@@ -186,6 +194,8 @@ def main():
         cli[r.variant] = {"returncode": done.returncode, "output": (done.stdout or done.stderr).strip()[-200:]}
     summary["classify_cli"] = {"wav": str(wav), "all_ok": all(v["returncode"] == 0 for v in cli.values()), "runs": cli}
     paths = compress_report.write(rows, ROOT / "report", extra={"summary": summary})
+    results_io.write(args.results, json.loads(paths["json"].read_text()), seeds=seeds,
+                     elapsed_s=time.perf_counter() - started)
     print(compress_report.markdown(rows))
     print(json.dumps(summary, indent=2))
     print(paths)

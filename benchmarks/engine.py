@@ -1,22 +1,22 @@
 """Per-inference latency on LiteRT: int8 and float32 models, XNNPACK on/off, 1 and 2 threads.
 
-    python benchmarks/engine.py --out engine.json [--model PATH ...]
+    python benchmarks/engine.py --out benchmarks/results/engine.json [--model PATH ...]   # about 2 min
 
 Without --model it builds zoo models (untrained; latency does not depend on
 the weights' values) and converts them with the same export as training.
-Writes JSON: median and p99 latency in ms per configuration.
+Writes JSON (benchmarks.results_io): median and p99 latency in ms per configuration.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
+import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchmarks import results_io  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
@@ -44,9 +44,10 @@ def zoo_bundles(frontend: FrontEndConfig, num_classes: int = 12) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=[], help="Auricle artifact(s); default: zoo models")
-    parser.add_argument("--out", default="engine.json")
+    parser.add_argument("--out", default="benchmarks/results/engine.json")
     parser.add_argument("--runs", type=int, default=500)
     args = parser.parse_args()
+    start = time.perf_counter()
     frontend = FrontEndConfig()
     bundles = {os.path.basename(p): Bundle.load(p) for p in args.model} or zoo_bundles(frontend)
     results = {}
@@ -64,14 +65,8 @@ def main() -> None:
         entry["configs"] = latency_ms(runners, runs=args.runs)
         results[name] = entry
         print(name, {k: round(v["median_ms"], 3) for k, v in entry["configs"].items()}, flush=True)
-    report = {
-        "benchmark": "engine",
-        "machine": {"processor": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version()},
-        "models": results,
-    }
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    results_io.write(args.out, {"runs_per_config": args.runs, "models": results},
+                     elapsed_s=time.perf_counter() - start)
 
 
 if __name__ == "__main__":

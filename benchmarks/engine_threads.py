@@ -1,6 +1,6 @@
 """Inference time of one model window with 1, 2 and 4 LiteRT threads, as JSON.
 
-    python benchmarks/engine_threads.py MODEL.tflite [--out threads.json] [--seconds 3]
+    python benchmarks/engine_threads.py MODEL.tflite [--out threads.json] [--seconds 3]   # about 10 s
 
 Run it on the board itself (a Pi 4 or 5) with the microphone service stopped:
 numbers from another machine say nothing about a Pi. Reports the median and
@@ -10,15 +10,14 @@ real-time use at the model's hop would take.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # run from a checkout
+from benchmarks import results_io  # noqa: E402
 from sdk import Bundle, Engine  # noqa: E402
 
 
@@ -56,14 +55,10 @@ def main() -> int:
     result = {
         "model": args.model,
         "model_bytes": len(bundle.model),
-        "machine": platform.machine(),
-        "processor": platform.processor() or platform.uname().machine,
-        "cpu_count": os.cpu_count(),
         "hop_s": bundle.detection.hop_s,
         "runs": [measure(bundle, threads, args.seconds) for threads in (1, 2, 4)],
     }
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    results_io.write(args.out, result)  # with the board's CPU, cores and package versions
     for run in result["runs"]:
         print(f"threads={run['threads']}: median {run['median_ms']:.3f} ms, p99 {run['p99_ms']:.3f} ms, "
               f"{100 * run['core_share_at_hop']:.2f}% of a core at hop {bundle.detection.hop_s} s")

@@ -1,15 +1,14 @@
 """Front-end cost per second of audio: whole clip, and streaming in small blocks.
 
-    python benchmarks/frontend.py --out frontend.json
+    python benchmarks/frontend.py --out benchmarks/results/frontend.json   # about 10 s
 
-Writes JSON; each figure is the median of --repeats runs on one core.
+Writes JSON (benchmarks.results_io); each figure is the median of --repeats runs on one core.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -17,6 +16,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchmarks import results_io  # noqa: E402
 from sdk.frontend import FrontEnd, FrontEndConfig, features  # noqa: E402
 
 CONFIGS = {
@@ -57,23 +57,21 @@ def measure(config: FrontEndConfig, *, audio_s: float, block_ms: float, repeats:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="frontend.json")
+    parser.add_argument("--out", default="benchmarks/results/frontend.json")
     parser.add_argument("--audio-s", type=float, default=60.0)
     parser.add_argument("--block-ms", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as on a busy Pi
+    start = time.perf_counter()
     result = {
-        "benchmark": "frontend",
-        "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version(),
-                    "numpy": np.__version__, "cores_used": 1},
+        "cores_used": 1,
         "audio_s": args.audio_s,
         "configs": {name: measure(cfg, audio_s=args.audio_s, block_ms=args.block_ms, repeats=args.repeats)
                     for name, cfg in CONFIGS.items()},
     }
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    results_io.write(args.out, result, elapsed_s=time.perf_counter() - start)
     print(json.dumps(result, indent=2))
 
 

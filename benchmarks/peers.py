@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import pathlib
 import platform
@@ -53,6 +52,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from benchmarks import micro_speech as msp  # noqa: E402
+from benchmarks import results_io  # noqa: E402
 from benchmarks.peer_report import FOUR, fmt, goal_check, score, table, to_four  # noqa: E402
 from benchmarks.model_stats import digest, litert_invoke, size_report  # noqa: E402
 from sdk.timing import latency_ms  # noqa: E402
@@ -403,8 +403,7 @@ def main(argv=None) -> None:
     except AuricleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2)
-    with open(args.out, "w") as f:
-        json.dump(report, f, indent=2)
+    results_io.write(args.out, report)
     print(table(report))
     for goal in report["goal"]:
         print(f"goal ({goal['model']}, {goal['set']}): balanced accuracy {fmt(goal['balanced_accuracy'])} "

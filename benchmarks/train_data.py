@@ -2,7 +2,7 @@
 
     AURICLE_DATA=/work/shared/data python benchmarks/train_data.py [out.json]
 
-Writes JSON (default benchmarks/train_data.json). Not asserted in tests.
+Writes JSON through benchmarks.results_io (default benchmarks/results/train_data.json). Not asserted in tests.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from benchmarks import results_io  # noqa: E402
 from quantize.augment import AugmentConfig  # noqa: E402
 from quantize.data import from_speech_commands, load_features  # noqa: E402
 from quantize import tts  # noqa: E402
@@ -62,9 +63,9 @@ def main(out_path: str) -> dict:
         "cached_rerun_s": round(warm, 3),
         "clips_per_s_by_engine": per_engine,
     }
-    pathlib.Path(out_path).write_text(json.dumps(results, indent=2) + "\n")
+    results_io.write(out_path, results)
     return results
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/train_data.json"), indent=2))
+    print(json.dumps(main(sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results/train_data.json"), indent=2))

@@ -18,6 +18,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 
+from benchmarks import results_io  # noqa: E402
 from quantize.data import from_speech_commands, load_features  # noqa: E402
 from quantize.report import classification_metrics  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
@@ -48,7 +49,7 @@ def main() -> None:
                       "macro_f1": metrics["macro_f1"],
                       "recall": {k: round(v["recall"], 3) for k, v in metrics["per_class"].items()}}, indent=1))
     if args.out:
-        pathlib.Path(args.out).write_text(json.dumps(result, indent=2))
+        results_io.write(args.out, result)
 
 
 if __name__ == "__main__":

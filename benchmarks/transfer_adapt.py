@@ -10,7 +10,6 @@ speakers. Every method starts from the shipped backbone and trains it fully.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 import time
@@ -19,6 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks import results_io  # noqa: E402
 from quantize import tasks, tts  # noqa: E402
 from quantize.adapt import adabn, train_adapted  # noqa: E402
 from quantize.augment import AugmentConfig  # noqa: E402
@@ -63,8 +63,7 @@ def main(argv=None) -> None:
         results["runs"][method] = {"target_accuracy": round(accuracy, 4), "source_accuracy": round(source_acc, 4),
                                    "seconds": round(time.time() - start, 1), "last_epoch": log["epochs"][-1]}
         print(f"{method:18s} target (eval speakers) {accuracy:.3f}  source {source_acc:.3f}", flush=True)
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.out).write_text(json.dumps(results, indent=1))
+    results_io.write(args.out, results, seeds=[args.seed])
 
 
 def _copy(model):

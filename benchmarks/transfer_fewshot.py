@@ -20,6 +20,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from benchmarks import results_io  # noqa: E402
 from quantize import tasks  # noqa: E402
 from quantize.augment import AugmentConfig  # noqa: E402
 from quantize.backbone import load_backbone  # noqa: E402
@@ -58,8 +59,7 @@ def main(argv=None) -> None:
         accs = [r["accuracy"] for r in results["runs"] if r["mode"] == mode]
         summary[mode] = {"mean": round(float(np.mean(accs)), 4), "std": round(float(np.std(accs)), 4), "draws": accs}
     results["summary"] = summary
-    pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(args.out).write_text(json.dumps(results, indent=1))
+    results_io.write(args.out, results, seeds=list(range(args.draws)))  # seed = draw: which clips and init
     print(json.dumps(summary, indent=1))
 
 

@@ -247,7 +247,9 @@ def _args(tmp_path, **overrides):
 
 def test_benchmark_skips_peers_cleanly_when_absent(shared_data, tmp_path, capsys):
     peers.main(_args(tmp_path, peers_dir=str(tmp_path / "nowhere"), data=str(shared_data / "speech_commands_v2_test")))
-    report = json.loads((tmp_path / "peers.json").read_text())
+    document = json.loads((tmp_path / "peers.json").read_text())
+    assert document["environment"]["cpu"] and document["command"].startswith("python ")
+    report = document["results"]
     assert report["models"] == {}
     assert set(report["skipped"]) == {"micro_speech", "mltk_ds_cnn"}
     assert "skipped micro_speech" in capsys.readouterr().out
@@ -255,7 +257,7 @@ def test_benchmark_skips_peers_cleanly_when_absent(shared_data, tmp_path, capsys
 
 def test_benchmark_scores_micro_speech_on_real_clips(shared_data, peers_dir, tmp_path, capsys):
     peers.main(_args(tmp_path, data=str(shared_data / "speech_commands_v2_test"), peers_dir=str(peers_dir)))
-    report = json.loads((tmp_path / "peers.json").read_text())
+    report = json.loads((tmp_path / "peers.json").read_text())["results"]
     ms = report["models"]["micro_speech"]
     full = ms["scores"]["full"]
     assert full["clips"] == 24 and sum(sum(r.values()) for r in full["confusion"].values()) == 24
@@ -359,7 +361,7 @@ def test_benchmark_enters_an_auricle_artifact(shared_data, tiny_model_int8, tmp_
     _, _, _, path = tiny_model_int8  # untrained, labels yes / no / _silence_
     peers.main(_args(tmp_path, data=str(shared_data / "speech_commands_v2_test"),
                      peers_dir=str(tmp_path / "no_peers"), model=[f"tiny={path}"]))
-    report = json.loads((tmp_path / "peers.json").read_text())
+    report = json.loads((tmp_path / "peers.json").read_text())["results"]
     tiny = report["models"]["tiny"]
     assert tiny["label_map"] == {"yes": "yes", "no": "no", "_silence_": "_silence_"}
     assert tiny["scores"]["full"]["clips"] == 24
