@@ -41,6 +41,11 @@ def seed_figures(metrics: dict) -> dict:
     for mode, info in metrics["artifacts"].items():
         out[f"{mode}_accuracy"] = info["test"]["accuracy"]
         out[f"{mode}_model_bytes"] = info["model_bytes"]
+    if metrics.get("teacher"):  # a run distilled from the speech-embedding teacher (quantize.teach)
+        out["teacher_accuracy"] = metrics["teacher"]["test"]["accuracy"]
+        if metrics.get("scratch") and "int8" in metrics["artifacts"]:
+            out["scratch_int8_accuracy"] = metrics["scratch"]["int8_test"]["accuracy"]
+            out["distillation_gain_points"] = 100 * (out["int8_accuracy"] - out["scratch_int8_accuracy"])
     out["model"] = metrics.get("model", {}).get("name")
     out["run_s"] = round(metrics["timings_s"]["total_s"], 1)
     return out
@@ -73,7 +78,7 @@ def main(argv=None) -> int:
     missing = [s for s in args.seeds if s not in per_seed]
     if missing:  # cannot happen unless a run raised; kept explicit so a partial summary is never written
         raise SystemExit(f"seeds {missing} have no metrics; nothing written")
-    keys = [k for k, v in per_seed[args.seeds[0]].items() if k.endswith("_accuracy")]
+    keys = [k for k in per_seed[args.seeds[0]] if k.endswith(("_accuracy", "_points"))]
     results = {
         "recipe": recipe.name,
         "model": per_seed[args.seeds[0]]["model"],
