@@ -26,6 +26,7 @@ import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 from quantize import data as qdata
+from quantize import progress
 from quantize import recipe as qrecipe
 from quantize.recipe import SILENCE, UNKNOWN, Recipe
 from sdk.bundle import Bundle, Head
@@ -248,28 +249,20 @@ def list_clips(recipe: Recipe, work_dir: pathlib.Path, *, file_sources=None) -> 
     return splits
 
 
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not sys.stderr.isatty())
-
-
-def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: int, description: str, progress=None):
-    """Features of ``clips`` in chunks (for a progress bar); returns ``(X, y, skipped)``."""
+def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: int, description: str):
+    """Features of ``clips`` in chunks (for the progress count); returns ``(X, y, skipped)``."""
     frontend = recipe.frontend_config()
     chunk = 64
     xs, ys, skipped = [], [], []
-    task = progress.add_task(description, total=len(clips)) if progress else None
-    for k, start in enumerate(range(0, len(clips), chunk)):
-        part = clips[start : start + chunk]
-        feats = qdata.load_features(part, frontend, labels=recipe.labels, augment=augment, copies=copies,
-                                    seed=seed * 100_003 + k)
-        xs.append(feats[0])
-        ys.append(feats[1])
-        skipped += list(getattr(feats, "skipped", []))
-        if progress:
-            progress.advance(task, len(part))
+    with progress.stage(description, total=len(clips)) as advance:
+        for k, start in enumerate(range(0, len(clips), chunk)):
+            part = clips[start : start + chunk]
+            feats = qdata.load_features(part, frontend, labels=recipe.labels, augment=augment, copies=copies,
+                                        seed=seed * 100_003 + k)
+            xs.append(feats[0])
+            ys.append(feats[1])
+            skipped += list(getattr(feats, "skipped", []))
+            advance(len(part))
     return np.concatenate(xs), np.concatenate(ys), skipped
 
 
@@ -280,6 +273,31 @@ def _evaluate_artifact(bundle: Bundle, x, y, labels):
     engine = Engine(bundle)
     scores = engine.predict_batch(x)[0]
     return classification_metrics(y, scores, labels)
+
+
+def _save_artifact(recipe: Recipe, run_dir: pathlib.Path, mode: str, tflite: bytes, metrics: dict, data_summary: dict,
+                   test) -> dict:
+    """Evaluate one exported model on the test windows and save it as a Bundle with its provenance."""
+    labels = recipe.labels
+    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
+    provenance = {
+        "recipe": recipe.resolved(),
+        "data": {s: {k: v for k, v in data_summary[s].items() if k != "per_source"} for s in SPLITS},
+        "model": metrics["model"],
+        "export_mode": mode,
+        "metrics": {"float_test_accuracy": metrics["float"]["test"]["accuracy"]},
+    }
+
+    def bundle():
+        return Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
+                             name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
+
+    evaluation = _evaluate_artifact(bundle(), *test, labels)
+    provenance["metrics"][f"{mode}_test_accuracy"] = evaluation["accuracy"]
+    saved = bundle()
+    filename = f"model_{mode}.tflite"
+    saved.save(run_dir / filename)
+    return {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(saved.model), "test": evaluation}
 
 
 def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, keep_features: bool = False) -> pathlib.Path:
@@ -300,11 +318,13 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     run_dir = prepare_run_dir(run_dir, force=force)
     run_dir.mkdir(parents=True, exist_ok=True)
     recipe.dump(run_dir / "recipe.yaml")
-    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    if verbose is None:  # Keras' own lines, unless a progress display shows the epochs
+        verbose = 0 if progress.active() else (1 if sys.stdout.isatty() else 2)
     timings = {}
 
     t = time.perf_counter()
-    splits = list_clips(recipe, run_dir, file_sources=file_sources)
+    with progress.stage("data (sources, silence)"):
+        splits = list_clips(recipe, run_dir, file_sources=file_sources)
     labels = recipe.labels
     data_summary = {
         split: {
@@ -322,16 +342,14 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     from quantize.augment import Augmenter
 
     augmenter = Augmenter(recipe.augment_config(), recipe.frontend.sample_rate, recipe.seed)
-    with _progress() as progress:
+    with progress.stage("features (clips)"):  # one display; a line per split
         x_train, y_train, skipped = load_split_features(
             recipe, splits["train"], augment=augmenter, copies=recipe.data.train_copies, seed=recipe.seed,
-            description="features (train, augmented)", progress=progress)
+            description="  train, augmented")
         x_val, y_val, skipped_val = load_split_features(
-            recipe, splits["val"], augment=None, copies=1, seed=recipe.seed, description="features (val)",
-            progress=progress)
+            recipe, splits["val"], augment=None, copies=1, seed=recipe.seed, description="  val")
         x_test, y_test, skipped_test = load_split_features(
-            recipe, splits["test"], augment=None, copies=1, seed=recipe.seed, description="features (test)",
-            progress=progress)
+            recipe, splits["test"], augment=None, copies=1, seed=recipe.seed, description="  test")
     timings["features_s"] = time.perf_counter() - t
     data_summary["train"]["windows"] = int(len(x_train))
     data_summary["skipped_files"] = [{"path": p, "reason": r} for p, r in skipped + skipped_val + skipped_test]
@@ -377,32 +395,16 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     t = time.perf_counter()
     rng = np.random.default_rng(recipe.seed)
     calibration = x_train[rng.permutation(len(x_train))[: recipe.export.calibration_size]]
-    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
-    for mode in recipe.export.modes:
-        tflite = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
-        provenance = {
-            "recipe": recipe.resolved(),
-            "data": {s: {k: v for k, v in data_summary[s].items() if k != "per_source"} for s in SPLITS},
-            "model": metrics["model"],
-            "export_mode": mode,
-            "metrics": {"float_test_accuracy": metrics["float"]["test"]["accuracy"]},
-        }
-        bundle = Bundle.create(
-            tflite,
-            frontend=recipe.frontend_config(),
-            heads=[Head("output", tuple(labels), background)],
-            name=recipe.name,
-            detection=recipe.detection_defaults(),
-            provenance=provenance,
-        )
-        evaluation = _evaluate_artifact(bundle, x_test, y_test, labels)
-        provenance["metrics"][f"{mode}_test_accuracy"] = evaluation["accuracy"]
-        bundle = Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
-                               name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
-        filename = f"model_{mode}.tflite"
-        bundle.save(run_dir / filename)
-        metrics["artifacts"][mode] = {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(bundle.model),
-                                      "test": evaluation}
+    with progress.stage("export (TFLite)", total=len(recipe.export.modes)) as advance:
+        tflite_by_mode = {}
+        for mode in recipe.export.modes:
+            tflite_by_mode[mode] = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
+            advance()
+    with progress.stage("evaluation (test split)", total=len(tflite_by_mode)) as advance:
+        for mode, tflite in tflite_by_mode.items():
+            metrics["artifacts"][mode] = _save_artifact(recipe, run_dir, mode, tflite, metrics, data_summary,
+                                                        (x_test, y_test))
+            advance()
     timings["export_and_evaluate_s"] = time.perf_counter() - t
     metrics["model_bytes"] = {mode: info["model_bytes"] for mode, info in metrics["artifacts"].items()}
     if "int8" in metrics["artifacts"]:

@@ -47,7 +47,7 @@ for pkg in qemu-user-static binfmt-support debootstrap; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # 2. binfmt_misc: containers and minimal VMs often boot without it mounted.
