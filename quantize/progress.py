@@ -76,8 +76,8 @@ class RichReporter:
                     return Text("")
                 return Text.assemble(self.count.render(task), " left ", self.left.render(task))
 
-        return Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description:<26}"),
-                        BarColumn(bar_width=20), TimeElapsedColumn(), Counted(), TextColumn("{task.fields[info]}"),
+        return Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description:<24}"),
+                        BarColumn(bar_width=8), TimeElapsedColumn(), Counted(), TextColumn("{task.fields[info]}"),
                         console=self.console)
 
     @contextlib.contextmanager
@@ -111,7 +111,7 @@ def keras_epochs(epochs: int, description: str = "epochs"):
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            info = f"val accuracy {100 * logs['val_accuracy']:.1f} %" if "val_accuracy" in logs else ""
+            info = f"val acc {100 * logs['val_accuracy']:.1f} %" if "val_accuracy" in logs else ""
             self._advance(1, info=info)
 
         def on_train_end(self, logs=None):
