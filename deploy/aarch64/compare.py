@@ -10,7 +10,7 @@ Each folder holds ``classify.json`` and ``probe.json``. The promise it checks:
 - LiteRT's builtin kernels (``Engine(xnnpack=False)``): the same top label in
   every window, and every score within ``BUILTIN_STEPS`` int8 output steps.
   The builtin kernels have separate x86 (SSE/AVX) and ARM (NEON) optimized
-  paths whose fixed-point rounding differs in the last bit; on a model with
+  paths whose fixed-point rounding can differ in the last bit; on a model with
   several int8 layers those differences add up. The 12-class Speech Commands
   model showed 5 steps under qemu (Pi 4 and Pi 5 CPUs); a mismatched front end
   or a broken kernel moves scores by tens of steps or changes the label.
