@@ -5,6 +5,7 @@ import contextlib
 import json
 import logging
 import pathlib
+import shutil
 import tempfile
 from typing import Optional
 
@@ -63,10 +64,15 @@ def _run_calmly(pipeline, parsed, run_dir: pathlib.Path, *, force: bool, quiet: 
             with reporter, progress.native_output_to(native_log):
                 result = pipeline.run(parsed, run_dir, force=force, verbose=0 if quiet else None)
         except BaseException:
-            if native_log.stat().st_size:
+            if native_log.stat().st_size:  # it may say why
                 console.print(f"[dim]TensorFlow's own output for this run: {native_log}[/dim]")
+            else:
+                native_log.unlink()
             raise
-        native_log.replace(result / "tensorflow.log") if native_log.stat().st_size else native_log.unlink()
+        if native_log.stat().st_size:
+            shutil.move(native_log, result / "tensorflow.log")  # /tmp may be another file system
+        else:
+            native_log.unlink()
     return result
 
 
