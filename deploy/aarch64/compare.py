@@ -5,8 +5,9 @@
 Each folder holds ``classify.json`` and ``probe.json``. The promise it checks:
 
 - XNNPACK (what ``Engine``, ``classify``, ``listen`` use by default): every
-  score on aarch64 is bit-identical to x86-64 (so measured on the tiny
-  fixture and on the 12-class Speech Commands model, Pi 4 and Pi 5 CPUs).
+  score on aarch64 is bit-identical to x86-64 (so measured, Pi 4 and Pi 5
+  CPUs, on the tiny fixture, the default recipe's model and the 12-class
+  Speech Commands model).
 - LiteRT's builtin kernels (``Engine(xnnpack=False)``): the same top label in
   every window, and every score within ``BUILTIN_STEPS`` int8 output steps.
   The builtin kernels have separate x86 (SSE/AVX) and ARM (NEON) optimized
