@@ -26,6 +26,7 @@ import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 from quantize import data as qdata
+from quantize import progress
 from quantize import recipe as qrecipe
 from quantize.recipe import SILENCE, UNKNOWN, Recipe
 from sdk.bundle import Bundle, Head
@@ -248,40 +249,31 @@ def list_clips(recipe: Recipe, work_dir: pathlib.Path, *, file_sources=None) -> 
     return splits
 
 
-def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    disable=not sys.stderr.isatty())
-
-
-def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: int, description: str, progress=None,
-                        embed=None):
-    """Features of ``clips`` in chunks (for a progress bar); returns ``(X, y, skipped, E)``.
+def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: int, description: str, embed=None):
+    """Features of ``clips`` in chunks (for the progress count); returns ``(X, y, skipped, E)``.
 
     ``embed``: a teacher's ``audio -> embeddings`` callable; ``E`` are the
     embeddings of the same (augmented) audio, row for row (``None`` without).
-    Unreadable files are judged against ``max_skipped_fraction`` over the
-    whole split, not per chunk.
+    Unreadable files are judged over the whole split (at most 5 %), not per chunk.
     """
     frontend = recipe.frontend_config()
     chunk = 64
     xs, ys, es, skipped = [], [], [], []
-    task = progress.add_task(description, total=len(clips)) if progress else None
-    for k, start in enumerate(range(0, len(clips), chunk)):
-        part = clips[start : start + chunk]
-        feats = qdata.load_features(part, frontend, labels=recipe.labels, augment=augment, copies=copies,
-                                    seed=seed * 100_003 + k, max_skipped_fraction=1.0, keep_audio=embed is not None)
-        xs.append(feats[0])
-        ys.append(feats[1])
-        if embed is not None and feats.audio is not None:
-            es.append(embed(feats.audio))
-        skipped += list(getattr(feats, "skipped", []))
-        if progress:
-            progress.advance(task, len(part))
+    with progress.stage(description, total=len(clips)) as advance:
+        for k, start in enumerate(range(0, len(clips), chunk)):
+            part = clips[start : start + chunk]
+            feats = qdata.load_features(part, frontend, labels=recipe.labels, augment=augment, copies=copies,
+                                        seed=seed * 100_003 + k, max_skipped_fraction=1.0,
+                                        keep_audio=embed is not None)
+            xs.append(feats[0])
+            ys.append(feats[1])
+            if embed is not None and feats.audio is not None:
+                es.append(embed(feats.audio))
+            skipped += list(getattr(feats, "skipped", []))
+            advance(len(part))
     if len(skipped) > 0.05 * len(clips):
-        raise AudioError(f"{description}: {len(skipped)} of {len(clips)} files are unreadable (more than 5 %), "
-                         f"e.g. {skipped[0][0]}: {skipped[0][1]}")
+        raise AudioError(f"{description.strip()}: {len(skipped)} of {len(clips)} files are unreadable (more than "
+                         f"5 %), e.g. {skipped[0][0]}: {skipped[0][1]}")
     embeddings = np.concatenate(es) if embed is not None else None
     return np.concatenate(xs), np.concatenate(ys), skipped, embeddings
 
@@ -321,6 +313,31 @@ def _train_scratch(recipe: Recipe, run_dir, arrays, calibration_pool, *, verbose
     }
 
 
+def _save_artifact(recipe: Recipe, run_dir: pathlib.Path, mode: str, tflite: bytes, metrics: dict, data_summary: dict,
+                   test) -> dict:
+    """Evaluate one exported model on the test windows and save it as a Bundle with its provenance."""
+    labels = recipe.labels
+    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
+    provenance = {
+        "recipe": recipe.resolved(),
+        "data": {s: {k: v for k, v in data_summary[s].items() if k != "per_source"} for s in SPLITS},
+        "model": metrics["model"],
+        "export_mode": mode,
+        "metrics": {"float_test_accuracy": metrics["float"]["test"]["accuracy"]},
+    }
+
+    def bundle():
+        return Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
+                             name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
+
+    evaluation = _evaluate_artifact(bundle(), *test, labels)
+    provenance["metrics"][f"{mode}_test_accuracy"] = evaluation["accuracy"]
+    saved = bundle()
+    filename = f"model_{mode}.tflite"
+    saved.save(run_dir / filename)
+    return {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(saved.model), "test": evaluation}
+
+
 def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, keep_features: bool = False) -> pathlib.Path:
     """Validate, load data, train, export every mode as a Bundle, evaluate, report.
 
@@ -339,11 +356,13 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     run_dir = prepare_run_dir(run_dir, force=force)
     run_dir.mkdir(parents=True, exist_ok=True)
     recipe.dump(run_dir / "recipe.yaml")
-    verbose = (1 if sys.stdout.isatty() else 2) if verbose is None else verbose
+    if verbose is None:  # Keras' own lines, unless a progress display shows the epochs
+        verbose = 0 if progress.active() else (1 if sys.stdout.isatty() else 2)
     timings = {}
 
     t = time.perf_counter()
-    splits = list_clips(recipe, run_dir, file_sources=file_sources)
+    with progress.stage("data (sources, silence)"):
+        splits = list_clips(recipe, run_dir, file_sources=file_sources)
     labels = recipe.labels
     data_summary = {
         split: {
@@ -367,16 +386,14 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
 
         embed = Embedder(recipe)
     embeddings = {}
-    with _progress() as progress:
+    with progress.stage("features (clips)" + (" and teacher embeddings" if embed else "")):  # a line per split
         x_train, y_train, skipped, embeddings["train"] = load_split_features(
             recipe, splits["train"], augment=augmenter, copies=recipe.data.train_copies, seed=recipe.seed,
-            description="features (train, augmented)", progress=progress, embed=embed)
+            description="  train, augmented", embed=embed)
         x_val, y_val, skipped_val, embeddings["val"] = load_split_features(
-            recipe, splits["val"], augment=None, copies=1, seed=recipe.seed, description="features (val)",
-            progress=progress, embed=embed)
+            recipe, splits["val"], augment=None, copies=1, seed=recipe.seed, description="  val", embed=embed)
         x_test, y_test, skipped_test, embeddings["test"] = load_split_features(
-            recipe, splits["test"], augment=None, copies=1, seed=recipe.seed, description="features (test)",
-            progress=progress, embed=embed)
+            recipe, splits["test"], augment=None, copies=1, seed=recipe.seed, description="  test", embed=embed)
     timings["features_s"] = time.perf_counter() - t
     data_summary["train"]["windows"] = int(len(x_train))
     data_summary["skipped_files"] = [{"path": p, "reason": r} for p, r in skipped + skipped_val + skipped_test]
@@ -436,32 +453,16 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     t = time.perf_counter()
     rng = np.random.default_rng(recipe.seed)
     calibration = x_train[rng.permutation(len(x_train))[: recipe.export.calibration_size]]
-    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
-    for mode in recipe.export.modes:
-        tflite = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
-        provenance = {
-            "recipe": recipe.resolved(),
-            "data": {s: {k: v for k, v in data_summary[s].items() if k != "per_source"} for s in SPLITS},
-            "model": metrics["model"],
-            "export_mode": mode,
-            "metrics": {"float_test_accuracy": metrics["float"]["test"]["accuracy"]},
-        }
-        bundle = Bundle.create(
-            tflite,
-            frontend=recipe.frontend_config(),
-            heads=[Head("output", tuple(labels), background)],
-            name=recipe.name,
-            detection=recipe.detection_defaults(),
-            provenance=provenance,
-        )
-        evaluation = _evaluate_artifact(bundle, x_test, y_test, labels)
-        provenance["metrics"][f"{mode}_test_accuracy"] = evaluation["accuracy"]
-        bundle = Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
-                               name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
-        filename = f"model_{mode}.tflite"
-        bundle.save(run_dir / filename)
-        metrics["artifacts"][mode] = {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(bundle.model),
-                                      "test": evaluation}
+    with progress.stage("export (TFLite)", total=len(recipe.export.modes)) as advance:
+        tflite_by_mode = {}
+        for mode in recipe.export.modes:
+            tflite_by_mode[mode] = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
+            advance()
+    with progress.stage("evaluation (test split)", total=len(tflite_by_mode)) as advance:
+        for mode, tflite in tflite_by_mode.items():
+            metrics["artifacts"][mode] = _save_artifact(recipe, run_dir, mode, tflite, metrics, data_summary,
+                                                        (x_test, y_test))
+            advance()
     timings["export_and_evaluate_s"] = time.perf_counter() - t
     if teacher_summary is not None:
         metrics["teacher"] = teacher_summary

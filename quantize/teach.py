@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from quantize import soft_targets
+from quantize import progress, soft_targets
 from quantize.fit import Arrays
 from quantize.recipe import Recipe
 from quantize.teacher import SpeechEmbedding, in_context, model_files
@@ -121,7 +121,8 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
     labels = recipe.labels
     test = report.classification_metrics(arrays.y_test, head.predict(embeddings["test"], verbose=0), labels)
 
-    x_extra, e_extra = unlabelled_windows(recipe, embed, seed=recipe.seed)
+    with progress.stage("teacher: unlabelled audio, embedded and labelled"):
+        x_extra, e_extra = unlabelled_windows(recipe, embed, seed=recipe.seed)
     x_train, y_train, e_train = arrays.x_train, arrays.y_train, embeddings["train"]
     if x_extra is not None:
         x_train = np.concatenate([x_train, x_extra])

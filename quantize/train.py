@@ -20,7 +20,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
-from quantize import soft_targets, zoo
+from quantize import progress, soft_targets, zoo
 from quantize.fit import Arrays
 from quantize.recipe import Recipe
 from sdk.errors import ConfigError
@@ -147,6 +147,20 @@ def _objective(recipe: Recipe, arrays: Arrays, num_classes: int):
             np.concatenate([val_hard, val_hard], axis=1))
 
 
+class _BestWeights(keras.callbacks.Callback):
+    """The weights of the first epoch with the highest ``val_accuracy``, kept in memory: under
+    MultiWorkerMirroredStrategy only the chief's checkpoint file survives, and every worker needs them."""
+
+    def __init__(self):
+        super().__init__()
+        self.best, self.weights = -1.0, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = float((logs or {}).get("val_accuracy", -1.0))
+        if accuracy > self.best:
+            self.best, self.weights = accuracy, self.model.get_weights()
+
+
 def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
     """Train ``recipe.model`` on ``arrays``; return ``(model, history dict)``.
 
@@ -203,8 +217,10 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
 
     checkpoints = run_dir / "checkpoints"
     checkpoints.mkdir(parents=True, exist_ok=True)
+    best = _BestWeights()
     callbacks = [
         _EpochLog(),
+        best,
         keras.callbacks.ModelCheckpoint(
             str(checkpoints / "best_weights.h5"),
             monitor="val_accuracy",
@@ -214,6 +230,9 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
         ),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
     ]
+    shown = progress.keras_epochs(cfg.epochs, f"epochs ({recipe.model.name})")
+    if shown is not None:
+        callbacks.append(shown)
     if cfg.early_stopping_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -225,11 +244,11 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
         train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks, verbose=verbose
     ).history
     train_time_s = time.perf_counter() - start
-    # The best validation weights, loaded into a plain float32 twin (outside any distribution
-    # strategy and mixed-precision policy) that converts cleanly to TFLite. The legacy .h5
-    # format loads by layer order, so the twin's different auto-generated names do not matter.
+    # The best validation weights, set into a plain float32 twin (outside any distribution
+    # strategy and mixed-precision policy) that converts cleanly to TFLite. Weights go by
+    # layer order, so the twin's different auto-generated names do not matter.
     model = zoo.build(recipe.model.name, input_shape, num_classes, **recipe.model.params)
-    model.load_weights(str(checkpoints / "best_weights.h5"))
+    model.set_weights(best.weights)
     history = {k: [float(v) for v in values] for k, values in history.items()}
     history["train_time_s"] = train_time_s
     history["best_epoch"] = int(np.argmax(history["val_accuracy"])) + 1

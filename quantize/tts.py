@@ -34,6 +34,7 @@ import numpy as np
 import soundfile
 import soxr
 
+from quantize import progress
 from quantize.data import Clip
 from quantize.negatives import UNKNOWN_WORDS, near_misses, unknown_words  # noqa: F401  (part of this API)
 from sdk.audio import read_audio
@@ -56,6 +57,7 @@ FESTIVAL_VOICES = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
 _SILENT_PEAK = 1e-3  # a synthesized file whose peak is below this said nothing
 _TRIM_BELOW_DB = 40.0  # frames this far under the loudest 10 ms frame are silence
 _HTS_F0_HZ = 180.0  # mean pitch of festival's cmu_us_slt_arctic_hts voice
+FESTIVAL_BATCH = 25  # utterances per festival process: amortizes its start, keeps the count moving
 _CACHE_VERSION = 2  # bump when post-processing changes, to invalidate cached files
 
 
@@ -270,7 +272,8 @@ def _festival_batch(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path) -> l
     return results
 
 
-def _synthesize_all(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path, workers: int) -> list[tuple[pathlib.Path, float]]:
+def _synthesize_all(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path, workers: int,
+                    description: str = "synthesis") -> list[tuple[pathlib.Path, float]]:
     """Cached results where present; festival jobs batched per worker, others one process each."""
     results: list = [None] * len(jobs)
     festival = []
@@ -282,17 +285,19 @@ def _synthesize_all(jobs: list[tuple[str, Variant]], out_dir: pathlib.Path, work
             festival.append(i)
     tasks = []
     workers = max(1, workers)
-    for w in range(min(workers, len(festival))):
-        batch = festival[w::workers]
+    for start in range(0, len(festival), FESTIVAL_BATCH):  # batches small enough for the progress count
+        batch = festival[start : start + FESTIVAL_BATCH]
         tasks.append((batch, lambda batch=batch: _festival_batch([jobs[i] for i in batch], out_dir)))
     for i, (text, variant) in enumerate(jobs):
         if results[i] is None and variant.engine != "festival":
             tasks.append(([i], lambda text=text, variant=variant: [synthesize_one(text, variant, out_dir)]))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with progress.stage(description, total=len(jobs)) as advance, ThreadPoolExecutor(workers) as pool:
+        advance(len(jobs) - sum(len(indices) for indices, _ in tasks))  # already in the cache
         futures = [(indices, pool.submit(task)) for indices, task in tasks]
         for indices, future in futures:
             for i, result in zip(indices, future.result()):
                 results[i] = result
+            advance(len(indices))
     return results
 
 
@@ -357,7 +362,8 @@ def synthesize(
     texts = [check_text(w) for w in words]
     out = pathlib.Path(out_dir)
     jobs = [(word, text, v) for word, text in zip(words, texts) for v in plan_variants(text, variants_per_word, engines=engines, seed=seed)]
-    done = _synthesize_all([(text, v) for _, text, v in jobs], out, workers)
+    done = _synthesize_all([(text, v) for _, text, v in jobs], out, workers,
+                           f"synthesis ({label or 'keywords'}, TTS)")
     result = Synthesized(
         Clip(str(path), label or word, v.speaker, "tts") for (word, _, v), (path, _) in zip(jobs, done)
     )

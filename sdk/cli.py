@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import importlib.util
 import sys
 from typing import List, Optional
 
@@ -34,16 +35,23 @@ EXTRA_FOR_MODULE = {
     "sounddevice": "mic", "webrtcvad": "mic", "paho": "iot", "wyoming": "wyoming",
     "tflite_micro": "mcu", "serial": "mcu",
 }
-# Used when auricle runs from a source tree without being pip-installed.
+# Used when auricle runs from a source tree without being pip-installed. A runtime-only
+# copy (sdk/ alone, as deploy/aarch64/check.sh puts on a Pi) has none of these packages.
 _FALLBACK_PLUGINS = ("quantize.cli", "firmware_bridge.cli")
+
+
+def _plugin_targets() -> List[str]:
+    entry_points = list(importlib.metadata.entry_points(group="auricle.cli"))
+    if entry_points:
+        return [ep.value for ep in entry_points]
+    present = [m for m in _FALLBACK_PLUGINS if importlib.util.find_spec(m.split(".")[0]) is not None]
+    return [f"{m}:register" for m in present]
 
 
 def _register_plugins() -> None:
     for name in _SDK_COMMANDS:
         importlib.import_module(name).register(app)
-    entry_points = list(importlib.metadata.entry_points(group="auricle.cli"))
-    targets = [ep.value for ep in entry_points] or [f"{m}:register" for m in _FALLBACK_PLUGINS]
-    for target in targets:
+    for target in _plugin_targets():
         # Plugin modules import only typer at the top; a missing extra (TensorFlow, ...)
         # shows when a command runs, and main() names the extra to install.
         module_name, _, func = target.partition(":")

@@ -101,3 +101,35 @@ def separable_arrays(count: int, *, shape=(16, 10), classes: int = 3, seed: int 
     for c in range(classes):
         x[y == c, :, 3 * c : 3 * c + 3] += 2.0
     return Arrays(x, y, x[:32], y[:32], x[:32], y[:32])
+
+
+def one_window_features(frontend, audio_path) -> np.ndarray:
+    """``(1, frames, features)`` for a clip no longer than one window, padded (centred) to one."""
+    from sdk.audio import fit_length, load_audio
+    from sdk.frontend import features
+
+    samples = load_audio(audio_path, frontend.sample_rate)
+    assert samples.shape[0] <= frontend.clip_samples, "one window only"
+    return features(fit_length(samples, frontend.clip_samples), config=frontend)[None].astype(np.float32)
+
+
+def one_window_scores(model: bytes, frontend, audio_path) -> np.ndarray:
+    """Scores for a clip no longer than one window, the long way round: a bare LiteRT
+    interpreter, input and output (de)quantized by hand from the tensor details. A
+    reference for ``classify`` that shares only the front end with it."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    window = one_window_features(frontend, audio_path)
+    interpreter = Interpreter(model_content=bytes(model))
+    interpreter.allocate_tensors()
+    given, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    if given["dtype"] == np.int8:
+        scale, zero = given["quantization"]
+        window = np.clip(np.round(window / scale) + zero, -128, 127).astype(np.int8)
+    interpreter.set_tensor(given["index"], window.reshape(given["shape"]))
+    interpreter.invoke()
+    scores = interpreter.get_tensor(out["index"])[0]
+    if out["dtype"] == np.int8:
+        scale, zero = out["quantization"]
+        scores = (scores.astype(np.float32) - zero) * scale
+    return scores.astype(np.float32)

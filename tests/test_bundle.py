@@ -85,11 +85,12 @@ def test_truncated_file(bundle_path, tmp_path, keep_fraction):
         Bundle.load(cut)
 
 
-def flip_bit_in(path, needle: bytes, out):
+def flip_bit_in(path, needle: bytes, out, *, offset: int | None = None, mask: int = 0x10):
+    """Flip ``mask`` in the byte at ``offset`` (default: the middle) of ``needle``, which must occur once."""
     data = bytearray(path.read_bytes())
     at = data.find(needle)
     assert at > 0 and data.find(needle, at + 1) < 0, "needle must be unique"
-    data[at + len(needle) // 2] ^= 0x10
+    data[at + (len(needle) // 2 if offset is None else offset)] ^= mask
     out.write_bytes(bytes(data))
     return out
 
@@ -107,8 +108,10 @@ def test_flipped_weight_bit_is_caught(bundle_path, tmp_path):
 
 def test_altered_metadata_is_caught(bundle_path, tmp_path):
     """A flipped bit that leaves valid JSON (a threshold 0.8 -> 0.9) is still caught."""
-    bad = flip_bit_in(bundle_path, b'"threshold": 0.8', tmp_path / "meta.tflite")
-    assert b'"threshold": 0.(' in bad.read_bytes() or b"0.8" not in bad.read_bytes()[-2000:] or True
+    needle = b'"threshold": 0.8'
+    bad = flip_bit_in(bundle_path, needle, tmp_path / "meta.tflite", offset=len(needle) - 1, mask=0x01)  # '8' -> '9'
+    original, altered = bundle_path.read_bytes(), bad.read_bytes()
+    assert altered == original.replace(needle, b'"threshold": 0.9')
     with pytest.raises(ModelError, match=r"meta\.tflite: Auricle metadata was altered or corrupted"):
         Bundle.load(bad)
 

@@ -10,6 +10,7 @@ import pytest
 
 pytest.importorskip("tensorflow_model_optimization")
 
+from conftest import one_window_features, one_window_scores  # noqa: E402
 from quantize import compress, compress_recipe, zoo  # noqa: E402
 from quantize.compress_cli import register  # noqa: E402
 from quantize.export import tensor_types  # noqa: E402
@@ -91,11 +92,25 @@ def test_chain_writes_artifacts_that_classify_runs(tmp_path, speech_wav):
     qat_bundle = Bundle.load(written[2] / "model_int8.tflite")
     assert set(tensor_types(qat_bundle.model).values()) <= {"int8", "int32"}
     assert qat_bundle.labels == tuple(LABELS) and qat_bundle.provenance["compress_stage"] == "qat"
-    for artifact in (written[0] / "model_float32.tflite", written[1] / "model_int8.tflite", written[2] / "model_int8.tflite"):
+    # classify on each artifact gives what a bare interpreter gives, and what the stage's own Keras
+    # model gives (float32: to float error; int8: the same label).
+    keras_model = {0: written[0], 1: written[1]}
+    for i, artifact in enumerate((written[0] / "model_float32.tflite", written[1] / "model_int8.tflite",
+                                  written[2] / "model_int8.tflite")):
         out = subprocess.run([sys.executable, "-m", "sdk.cli", "classify", str(artifact), str(speech_wav), "--json"],
                              cwd=REPO, capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout.splitlines()[-1])["label"] in LABELS
+        scores = json.loads(out.stdout.splitlines()[-1])["scores"]["output"]
+        bundle = Bundle.load(artifact)
+        expected = one_window_scores(bundle.model, bundle.frontend, speech_wav)
+        assert scores == pytest.approx(dict(zip(LABELS, expected.tolist())), abs=1e-6)
+        if i in keras_model:
+            window = one_window_features(bundle.frontend, speech_wav)
+            keras_scores = compress.load_model(keras_model[i] / "model.keras").predict(window, verbose=0)[0]
+            if i == 0:
+                assert list(scores.values()) == pytest.approx(keras_scores.tolist(), abs=1e-4)
+            else:  # post-training int8 of a 1-epoch pruned model moves scores by up to ~0.2 here: same label
+                assert max(scores, key=scores.get) == LABELS[int(np.argmax(keras_scores))]
     with pytest.raises(ConfigError, match="exist"):
         compress.apply(run, stages)
 

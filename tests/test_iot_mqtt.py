@@ -8,7 +8,6 @@ and queues messages for the subscriber while it reconnects.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -22,6 +21,7 @@ import textwrap
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from sdk.errors import ConfigError, LinkError
@@ -615,19 +615,29 @@ def test_one_publisher_per_queue_dir(tmp_path, monkeypatch):
 
 
 @needs_broker
-@pytest.mark.skipif(importlib.util.find_spec("sdk.detector") is None, reason="sdk.detector is not here yet")
-def test_listen_mqtt_example_publishes_what_the_detector_finds(broker, tmp_path, tiny_model_int8, speech_wav):
-    """Runs once sdk.detector exists (another branch): every event printed must reach the broker."""
-    _, _, _, model_path = tiny_model_int8
+def test_listen_mqtt_example_publishes_what_the_detector_finds(broker, tmp_path, yes_bundle):
+    """examples/listen_mqtt.py on a file with "yes" said twice: both detections reach the broker."""
+    import soundfile
+
+    import stream_model
+
+    rate = 16000
+    samples = stream_model.noise(np.random.default_rng(7), 5 * rate, -45)
+    for start_s in (1.0, 3.0):  # an unseen voice, as in test_stream_detector.py
+        clip = stream_model.speak("yes", voice=stream_model.HELD_OUT_VOICE, speed_wpm=170) * 0.5
+        samples[int(start_s * rate) : int(start_s * rate) + clip.shape[0]] += clip
+    wav = tmp_path / "two_yes.wav"
+    soundfile.write(wav, samples, rate)
     sub = Subscriber(broker.port)
     try:
         done = subprocess.run(
-            [sys.executable, str(REPO / "examples" / "listen_mqtt.py"), str(model_path), broker.url,
-             "--device-id", "test", "--queue-dir", str(tmp_path / "q"), "--file", str(speech_wav)],
+            [sys.executable, str(REPO / "examples" / "listen_mqtt.py"), stream_model.yes_bundle_path(), broker.url,
+             "--device-id", "test", "--queue-dir", str(tmp_path / "q"), "--file", str(wav)],
             cwd=REPO, capture_output=True, text=True, timeout=60,
         )
         assert done.returncode == 0, done.stderr
         printed = [line.split()[0] for line in done.stdout.splitlines() if "-> queued as #" in line]
+        assert printed == ["yes", "yes"], done.stdout
         assert wait_until(lambda: len(sub.detections()) >= len(printed), 5)
         assert [p["label"] for p in sub.detections()] == printed
     finally:

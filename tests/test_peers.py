@@ -162,11 +162,25 @@ def test_parameter_count_refuses_non_tflite():
         parameter_count(b"not a model at all")
 
 
-def test_litert_invoke_runs_the_model(peers_dir):
+def test_litert_invoke_runs_the_model_on_the_given_window(peers_dir):
+    from ai_edge_litert.interpreter import Interpreter
+
     data = (peers_dir / msp.CLASSIFIER_FILE).read_bytes()
-    run = litert_invoke(data, np.zeros(1960, np.float32))
-    run()  # no exception, and a second call reuses the set input
-    run()
+    window = np.random.default_rng(0).uniform(0, 26, 1960).astype(np.float32)  # micro_speech's feature range
+    reference = Interpreter(model_content=data)  # the window quantized by hand, on a separate interpreter
+    reference.allocate_tensors()
+    given, out = reference.get_input_details()[0], reference.get_output_details()[0]
+    scale, zero = given["quantization"]
+    reference.set_tensor(given["index"], np.clip(np.round(window / scale) + zero, -128, 127).astype(np.int8)[None])
+    reference.invoke()
+    expected = reference.get_tensor(out["index"])
+    run = litert_invoke(data, window)
+    for _ in range(2):  # a second call reuses the input set once
+        run()
+        np.testing.assert_array_equal(run.__self__.get_tensor(out["index"]), expected)
+    zeros = litert_invoke(data, np.zeros(1960, np.float32))
+    zeros()
+    assert not np.array_equal(zeros.__self__.get_tensor(out["index"]), expected)  # the window matters
 
 
 # --------------------------------------------------------------- scoring

@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+from conftest import one_window_scores
+from sdk.frontend import FrontEndConfig
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 FORBIDDEN = ("tensorflow", "tf_keras", "keras", "tensorflow_model_optimization", "quantize", "firmware_bridge")
 
@@ -39,13 +42,42 @@ from sdk.classify import classify_file
 bundle = sdk.Bundle.load({str(tiny_model_int8[3])!r})
 result = classify_file(bundle, {str(speech_wav)!r})
 leaked = sorted(m for m in sys.modules if m.split(".")[0] in {set(FORBIDDEN)!r})
-print(json.dumps({{"label": result.label, "leaked": leaked}}))
+print(json.dumps({{"label": result.label, "scores": result.scores["output"], "leaked": leaked}}))
 """
     out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["leaked"] == []
-    assert report["label"] in ("yes", "no", "_silence_")
+    expected = one_window_scores(tiny_model_int8[1], FrontEndConfig(), speech_wav)  # speech_wav fits one window
+    labels = ["yes", "no", "_silence_"]
+    assert report["scores"] == pytest.approx(dict(zip(labels, expected.tolist())), abs=1e-7)
+    assert report["label"] == labels[int(expected.argmax())]
+
+
+def test_cli_runs_from_a_runtime_only_copy(tiny_model_int8, speech_wav, tmp_path):
+    """deploy/aarch64/check.sh copies sdk/ alone onto the Pi root: no quantize/, no firmware_bridge/,
+    no installed auricle distribution (so no entry points). `python -m sdk.cli classify` must work there."""
+    import shutil
+    import site
+
+    shutil.copytree(REPO / "sdk", tmp_path / "sdk", ignore=shutil.ignore_patterns("__pycache__"))
+    # -S: site-packages without its .pth files, so the editable install's import hook stays out.
+    script = f"""
+import sys
+sys.path[1:1] = {site.getsitepackages()!r}
+import importlib.metadata, importlib.util
+importlib.metadata.entry_points = lambda **kwargs: []  # no auricle distribution installed
+assert importlib.util.find_spec("quantize") is None, "this test needs quantize/ out of reach"
+import sdk.cli
+sys.exit(sdk.cli.main(["classify", "--json", {str(tiny_model_int8[3])!r}, {str(speech_wav)!r}]))
+"""
+    out = subprocess.run([sys.executable, "-S", "-c", script], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout.splitlines()[-1])
+    expected = one_window_scores(tiny_model_int8[1], FrontEndConfig(), speech_wav)
+    assert record["scores"]["output"] == pytest.approx(dict(zip(["yes", "no", "_silence_"], expected.tolist())),
+                                                       abs=1e-7)
 
 
 def test_cli_without_training_extra_explains_what_to_install():

@@ -2,13 +2,17 @@
 import numpy as np
 import pytest
 
-import quantize  # noqa: F401
-import tensorflow as tf
-import tf_keras as keras
+import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 
-from quantize.adapt import GradientReversal, adabn, coral_loss, dann_lambda, gradient_reversal, train_adapted
-from quantize.backbone import build_trunk
-from sdk.errors import ConfigError
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf_keras")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from quantize.adapt import GradientReversal, adabn, coral_loss, dann_lambda, gradient_reversal, train_adapted  # noqa: E402
+from quantize.backbone import build_trunk  # noqa: E402
+from sdk.errors import ConfigError  # noqa: E402
 
 
 @pytest.mark.parametrize("lambda_", [1.0, 0.25, 3.0])

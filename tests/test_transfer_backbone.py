@@ -2,11 +2,15 @@
 import numpy as np
 import pytest
 
-import quantize  # noqa: F401
+import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 
-from quantize import backbone
-from sdk.errors import ConfigError, ModelError
-from sdk.frontend import FrontEndConfig
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf_keras")
+
+
+from quantize import backbone  # noqa: E402
+from sdk.errors import ConfigError, ModelError  # noqa: E402
+from sdk.frontend import FrontEndConfig  # noqa: E402
 
 
 def test_shipped_backbone_loads_and_embeds_to_the_documented_size():

@@ -2,12 +2,16 @@
 import numpy as np
 import pytest
 
-import quantize  # noqa: F401
-import tf_keras as keras
+import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 
-from quantize.backbone import build_trunk, stage_layers
-from quantize.finetune import fine_tune, set_trainable, student_from_backbone, trainable_stage_names, unfreeze_order
-from sdk.errors import ConfigError
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf_keras")
+
+import tf_keras as keras  # noqa: E402
+
+from quantize.backbone import build_trunk, stage_layers  # noqa: E402
+from quantize.finetune import fine_tune, set_trainable, student_from_backbone, trainable_stage_names, unfreeze_order  # noqa: E402
+from sdk.errors import ConfigError  # noqa: E402
 
 
 def _data(n=24, seed=0):

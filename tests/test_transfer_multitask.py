@@ -5,19 +5,23 @@ import numpy as np
 import pytest
 import soundfile
 
-import quantize  # noqa: F401
-import tensorflow as tf
-import tf_keras as keras
+import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 
-from conftest import tone
-from quantize import multitask
-from quantize.backbone import build_trunk
-from quantize.export import to_tflite
-from sdk.bundle import Bundle, Head
-from sdk.cli import main
-from sdk.engine import Engine
-from sdk.errors import ConfigError, ModelError
-from sdk.frontend import FrontEndConfig
+pytest.importorskip("tensorflow")
+pytest.importorskip("tf_keras")
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+from conftest import tone  # noqa: E402
+from quantize import multitask  # noqa: E402
+from quantize.backbone import build_trunk  # noqa: E402
+from quantize.export import to_tflite  # noqa: E402
+from sdk.bundle import Bundle, Head  # noqa: E402
+from sdk.cli import main  # noqa: E402
+from sdk.engine import Engine  # noqa: E402
+from sdk.errors import ConfigError, ModelError  # noqa: E402
+from sdk.frontend import FrontEndConfig  # noqa: E402
 
 
 def test_uncertainty_weighting_enters_the_loss_as_documented():

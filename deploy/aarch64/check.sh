@@ -6,13 +6,16 @@
 # runtime's pinned wheels from PyPI (ai-edge-litert 2.3.0 has aarch64 cp311
 # wheels; bookworm has Python 3.11), copies in the sdk source, and runs
 # `python -m sdk.cli classify --json` plus deploy/aarch64/probe.py on a model and
-# clip made on this x86-64 host. compare.py then checks: same label, every
-# score within 1e-6 or one int8 output step.
+# clip made on this x86-64 host. compare.py then checks the promise: XNNPACK
+# (the default) scores bit-identical; LiteRT's builtin kernels the same label in
+# every window and within a stated number of int8 steps (compare.py says why).
 #
 #   sudo deploy/aarch64/check.sh [MODEL.tflite CLIP.wav]
 #
+# e.g. on the README's main job:  sudo deploy/aarch64/check.sh runs/default/model_int8.tflite clip.wav
 # Without arguments the model and clip come from make_fixture.py (needs the
-# train extra, i.e. TensorFlow, on the host only). Re-runnable: the root is
+# train extra, i.e. TensorFlow, on the host only). The host's python3 ($PYTHON)
+# must have the runtime installed (pip install -e '.[dev]'). Re-runnable: the root is
 # kept in $AURICLE_ARM64_ROOT (default /var/tmp/auricle-arm64-bookworm) and
 # only missing steps run. Results go to $AURICLE_CHECK_OUT (default
 # .cache/aarch64-check, ignored by git). Needs root (debootstrap, chroot,
@@ -23,11 +26,19 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 ROOT=${AURICLE_ARM64_ROOT:-/var/tmp/auricle-arm64-bookworm}
 OUT=${AURICLE_CHECK_OUT:-$REPO/.cache/aarch64-check}
 SUITE=bookworm
-PY_PINS=(ai-edge-litert==2.3.0 "numpy==$(python3 -c 'import numpy; print(numpy.__version__)')"
-         soundfile==0.14.0 soxr==1.1.0 typer==0.29.1 rich==15.0.0)
+PYTHON=${PYTHON:-python3}
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
 [ "$(id -u)" = 0 ] || { echo "check.sh: needs root (debootstrap, chroot, mount)" >&2; exit 2; }
+needs=(sdk ai_edge_litert soundfile soxr)
+[ $# -ge 2 ] || needs+=(tensorflow)  # make_fixture.py trains the fixture on this host
+for module in "${needs[@]}"; do
+    (cd "$REPO" && "$PYTHON" -c "import $module" 2>/dev/null) || {
+        echo "check.sh: the host's $PYTHON ($(command -v "$PYTHON" || echo missing)) cannot import $module;" \
+             "install the runtime first (pip install -e '.[dev]'), or set PYTHON=/path/to/python" >&2; exit 2; }
+done
+PY_PINS=(ai-edge-litert==2.3.0 "numpy==$("$PYTHON" -c 'import numpy; print(numpy.__version__)')"
+         soundfile==0.14.0 soxr==1.1.0 typer==0.29.1 rich==15.0.0)
 
 # 1. Host tools.
 missing=()
@@ -36,7 +47,7 @@ for pkg in qemu-user-static binfmt-support debootstrap; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 # 2. binfmt_misc: containers and minimal VMs often boot without it mounted.
@@ -108,12 +119,15 @@ if [ $# -ge 2 ]; then
     MODEL=$(realpath "$1"); CLIP=$(realpath "$2")
 else
     log "make_fixture.py: train a tiny int8 model on x86-64 (TensorFlow on the host)"
-    (cd "$REPO" && python3 deploy/aarch64/make_fixture.py "$OUT/fixture" >/dev/null)
+    (cd "$REPO" && "$PYTHON" deploy/aarch64/make_fixture.py "$OUT/fixture" >/dev/null)
     MODEL=$OUT/fixture/tones.tflite; CLIP=$OUT/fixture/high.wav
 fi
 cp "$MODEL" "$ROOT/opt/auricle/data/model.tflite"; cp "$CLIP" "$ROOT/opt/auricle/data/clip.wav"
-(cd "$REPO" && python3 -m sdk.cli classify --json --top 3 "$MODEL" "$CLIP" >"$OUT/x86_64/classify.json" 2>/dev/null)
-(cd "$REPO" && python3 deploy/aarch64/probe.py "$MODEL" "$CLIP" >"$OUT/x86_64/probe.json" 2>/dev/null)
+host() {  # a failing host step shows its error instead of ending the script silently
+    (cd "$REPO" && "$PYTHON" "$@" 2>"$OUT/x86_64/stderr.txt") || { cat "$OUT/x86_64/stderr.txt" >&2; exit 1; }
+}
+host -m sdk.cli classify --json --top 3 "$MODEL" "$CLIP" >"$OUT/x86_64/classify.json"
+host deploy/aarch64/probe.py "$MODEL" "$CLIP" >"$OUT/x86_64/probe.json"
 
 # qemu-user passes the host's /proc/cpuinfo through unchanged, and LiteRT's cpuinfo
 # library segfaults parsing an x86 one on aarch64 (Interpreter() crashes before
@@ -141,7 +155,7 @@ for board in "${boards[@]}"; do
         /opt/auricle/data/model.tflite /opt/auricle/data/clip.wav' >"$OUT/aarch64-$name/probe.json"
     umount "$ROOT/proc/cpuinfo"
     echo "== x86-64 vs aarch64 $name ($cpu) ==" | tee "$OUT/compare-$name.txt"
-    python3 "$REPO/deploy/aarch64/compare.py" "$OUT/x86_64" "$OUT/aarch64-$name" | tee -a "$OUT/compare-$name.txt" \
+    "$PYTHON" "$REPO/deploy/aarch64/compare.py" "$OUT/x86_64" "$OUT/aarch64-$name" | tee -a "$OUT/compare-$name.txt" \
         || status=1
 done
 in_root /opt/venv/bin/pip freeze >"$OUT/aarch64-pip-freeze.txt"
