@@ -113,8 +113,8 @@ def measure_arena(model: bytes, *, source: str = "model", limit_bytes: int = 64 
                 elif word == "done":
                     return int(value)
                 elif word == "limit":
-                    raise ModelError(f"{source}: TFLite Micro cannot run the model even with a {limit_bytes}-byte arena: "
-                                     f"{value.removeprefix('model: ')}")
+                    raise ModelError(f"{source}: TFLite Micro refuses the model with every arena up to {limit_bytes} "
+                                     f"bytes; the last refusal: {value.removeprefix('model: ')}")
             if trying is None:  # died outside a probe: not an arena question
                 raise ModelError(f"{source}: the TFLite Micro arena probe failed (exit {child.returncode}): "
                                  f"{child.stderr.strip()[-500:]}")

@@ -80,9 +80,12 @@ def find_tflm(path: str | os.PathLike | None = None) -> Path:
     return root
 
 
-def include_flags(root: Path) -> list[str]:
-    return [f"-I{root / 'tflite-micro'}", f"-I{root / 'flatbuffers' / 'include'}", f"-I{root / 'gemmlowp'}",
-            f"-I{root / 'ruy'}"]
+def include_flags(root: Path, *, system: bool = False) -> list[str]:
+    """Include paths of a TFLM tree; ``system`` keeps TFLM's own warnings out of a -Werror build."""
+    folders = [root / "tflite-micro", root / "flatbuffers" / "include", root / "gemmlowp", root / "ruy"]
+    if system:
+        return [part for folder in folders for part in ("-isystem", str(folder))]
+    return [f"-I{folder}" for folder in folders]
 
 
 def core_sources(root: Path) -> list[Path]:
@@ -168,7 +171,7 @@ def build_firmware(root, export_dir: str | os.PathLike, name: str, toolchain: To
     root = find_tflm(root)
     export_dir, out = Path(export_dir), Path(out)
     board = example_dir / "boards" / BOARDS[toolchain.name]
-    flags = [*toolchain.flags, *SECTIONS, *TFLM_DEFINES, *include_flags(root), f"-I{export_dir}", f"-I{C_DIR}",
+    flags = [*toolchain.flags, *SECTIONS, *TFLM_DEFINES, *include_flags(root, system=True), f"-I{export_dir}", f"-I{C_DIR}",
              f"-DAURICLE_MODEL={name}", "-Wall", "-Wextra", "-Werror"]
     sources = [example_dir / "main.cc", export_dir / f"{name}_model.cc", export_dir / f"{name}_resolver.cc",
                C_DIR / "auricle_frontend.c", C_DIR / "auricle_link.c", board]
