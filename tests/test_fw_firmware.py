@@ -118,6 +118,7 @@ def test_host_firmware_detects_what_the_detector_detects(host_firmware, stream, 
     assert len(detections) < len(hops) // 5  # and not firing everywhere
 
 
+@pytest.mark.slow  # a second firmware link (~30 s): kept out of the default suite
 def test_host_firmware_reports_a_small_arena_as_an_error(yes_export, tmp_path):
     """A kTensorArenaSize below what TFLM needs is an ERROR frame and exit 3, not a crash."""
     from firmware_bridge.build import HOST, build_firmware, build_library
