@@ -130,6 +130,8 @@ void *_sbrk(ptrdiff_t increment) {
   return previous;
 }
 void _exit(int code) { semihost_exit(code); }
-/* -nostartfiles leaves out crti/crtn; __libc_init_array still calls these. */
+/* -nostartfiles leaves out crti/crtn and crtbegin: __libc_init_array still calls
+ * _init/_fini, and the static C++ objects' destructors register with __dso_handle. */
+void *__dso_handle = &__dso_handle;
 void _init(void) {}
 void _fini(void) {}
