@@ -10,7 +10,6 @@ import shutil
 import numpy as np
 import pytest
 
-from firmware_bridge import protocol as p
 from fw_helpers import BUILD_DIR, firmware_stream, tflm_dir
 from test_fw_firmware import compare_with_detector
 
