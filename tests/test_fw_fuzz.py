@@ -11,7 +11,8 @@ runs overwritten) followed by a good frame. Properties:
 - an unmutated frame is accepted as itself, and the good frame after it is always decoded.
 
 The default suite runs 20,000 Python inputs; the slow suite runs 1,000,000
-Python inputs (about 60-90 s here) and libFuzzer for 1,000,000 runs. Seeds
+Python inputs (304 s measured on 2 busy shared cores; 20,000 take 2.7 s
+alone) and libFuzzer for 1,000,000 runs. Seeds
 are fixed and reported, so a failure replays.
 """
 from __future__ import annotations
