@@ -120,7 +120,12 @@ def test_host_firmware_detects_what_the_detector_detects(host_firmware, stream, 
 
 @pytest.mark.slow  # a second firmware link (~30 s): kept out of the default suite
 def test_host_firmware_reports_a_small_arena_as_an_error(yes_export, tmp_path):
-    """A kTensorArenaSize below what TFLM needs is an ERROR frame and exit 3, not a crash."""
+    """A kTensorArenaSize 10 % below what TFLM needs is an ERROR frame and exit 3.
+
+    (Far below, e.g. 2048 bytes, real TFLM itself segfaults inside
+    AllocateTensors for this model, as its Python interpreter does on the zoo
+    models: so the arena is measured at export, never guessed.)"""
+    small_arena = int(yes_export.arena_measured_bytes * 0.9) // 16 * 16
     from firmware_bridge.build import HOST, build_firmware, build_library
 
     config = yes_export.out_dir / "yes_config.h"
@@ -128,7 +133,7 @@ def test_host_firmware_reports_a_small_arena_as_an_error(yes_export, tmp_path):
     small.mkdir()
     for f in yes_export.out_dir.iterdir():
         (small / f.name).write_bytes(f.read_bytes())
-    text = config.read_text().replace(f"kTensorArenaSize = {yes_export.arena_bytes};", "kTensorArenaSize = 2048;")
+    text = config.read_text().replace(f"kTensorArenaSize = {yes_export.arena_bytes};", f"kTensorArenaSize = {small_arena};")
     (small / "yes_config.h").write_text(text)
     root = tflm_dir()
     library = build_library(root, yes_export.ops, HOST, BUILD_DIR)
