@@ -15,13 +15,16 @@ def export_mcu(
     arena_margin: float = typer.Option(1.1, help="kTensorArenaSize = measured arena x this, rounded up to 16."),
     keep_metadata: bool = typer.Option(False, help="Keep Auricle's JSON metadata in the C array (more flash)."),
     force: bool = typer.Option(False, "--force", help="Overwrite generated files already in OUT_DIR."),
+    flash_kb: Optional[float] = typer.Option(None, help="Refuse a model whose array + TFLM runtime exceed this flash."),
+    ram_kb: Optional[float] = typer.Option(None, help="Refuse a model whose arena + firmware buffers exceed this RAM."),
 ):
     """Write TFLite Micro sources (model array, config header, op resolver) and verify them under TFLM."""
     from firmware_bridge.export import export
     from sdk.bundle import Bundle
 
     result = export(
-        Bundle.load(model), out_dir, name=name, arena_margin=arena_margin, strip=not keep_metadata, overwrite=force
+        Bundle.load(model), out_dir, name=name, arena_margin=arena_margin, strip=not keep_metadata, overwrite=force,
+        flash_kb=flash_kb, ram_kb=ram_kb,
     )
     report = result.report
     for path in result.files:

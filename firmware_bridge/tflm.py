@@ -38,7 +38,8 @@ TFLM_BUILTINS = frozenset({
     "TRANSPOSE_CONV", "UNIDIRECTIONAL_SEQUENCE_LSTM", "UNPACK", "VAR_HANDLE", "WHILE", "ZEROS_LIKE",
 })
 
-# MicroMutableOpResolver method names that the CamelCase rule gets wrong.
+# MicroMutableOpResolver method names that the CamelCase rule gets wrong (a test
+# checks every name against TFLM's own micro_mutable_op_resolver.h).
 _RESOLVER_METHOD_EXCEPTIONS = {
     "BATCH_MATMUL": "AddBatchMatMul",
     "CUMSUM": "AddCumSum",
@@ -51,7 +52,34 @@ def resolver_method(op_name: str) -> str:
     """``CONV_2D`` -> ``AddConv2D``: the MicroMutableOpResolver call that registers an op."""
     if op_name in _RESOLVER_METHOD_EXCEPTIONS:
         return _RESOLVER_METHOD_EXCEPTIONS[op_name]
-    return "Add" + "".join(part[:1].upper() + part[1:].lower() for part in op_name.split("_"))
+    parts = [part.upper() if part in ("2D", "3D") else part[:1].upper() + part[1:].lower() for part in op_name.split("_")]
+    return "Add" + "".join(parts)
+
+
+# TFLM's int8 softmax needs beta * input_scale * 2**26 > 1 (PreprocessSoftmaxScaling,
+# kScaledDiffIntegerBits = 5); below that TFLITE_CHECK aborts the process on the device
+# and in the Python interpreter alike.
+SOFTMAX_MIN_INPUT_SCALE_X_BETA = 2.0 ** -26
+
+
+def check_quantization(model: bytes, source: str = "model") -> None:
+    """Raise ModelError for quantization TFLM's kernels abort on instead of refusing (int8 softmax)."""
+    parsed = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in parsed.operatorCodes or []]
+    for graph in parsed.subgraphs or []:
+        for op in graph.operators or []:
+            if codes[op.opcodeIndex] != schema.BuiltinOperator.SOFTMAX:
+                continue
+            tensor = graph.tensors[op.inputs[0]]
+            scales = tensor.quantization.scale if tensor.quantization is not None else None
+            beta = op.builtinOptions.beta if op.builtinOptions is not None else 1.0
+            if tensor.type == schema.TensorType.INT8 and scales is not None and len(scales):
+                if float(scales[0]) * beta <= SOFTMAX_MIN_INPUT_SCALE_X_BETA:
+                    raise ModelError(
+                        f"{source}: the int8 SOFTMAX input scale {float(scales[0]):.3g} (beta {beta:g}) is at or below "
+                        f"2**-26 = {SOFTMAX_MIN_INPUT_SCALE_X_BETA:.3g}, on which TFLite Micro aborts; the logits span "
+                        "almost nothing (an untrained or collapsed model): train or recalibrate it before exporting"
+                    )
 
 
 def model_ops(model: bytes, source: str = "model") -> list[str]:
@@ -143,7 +171,8 @@ class MicroInterpreter:
         return np.array(self._interpreter.get_output(0))
 
 
-def _arena_works(model: bytes, arena_bytes: int) -> bool:
+def arena_works(model: bytes, arena_bytes: int) -> bool:
+    """Whether TFLM allocates and invokes the model in this arena (may crash the process: see arena.py)."""
     try:
         interpreter = MicroInterpreter(model, arena_bytes=arena_bytes)
         interpreter.invoke(np.zeros(tuple(int(d) for d in interpreter.input["shape"]), interpreter.input["dtype"]))
@@ -153,24 +182,7 @@ def _arena_works(model: bytes, arena_bytes: int) -> bool:
 
 
 def measure_arena(model: bytes, *, source: str = "model", limit_bytes: int = 64 << 20) -> int:
-    """Smallest tensor arena (bytes) with which TFLM allocates and invokes the model.
+    """Smallest working arena, probed in child processes (``firmware_bridge.arena.measure_arena``)."""
+    from firmware_bridge.arena import measure_arena as measure
 
-    Binary search over whole bytes; each probe builds a fresh interpreter
-    (about 1 ms for a small model). The Python interpreter records its
-    allocations (RecordingMicroAllocator), so on a 64-bit host this is a little
-    above what a 32-bit microcontroller needs: the margin in ``export`` covers
-    the rest.
-    """
-    high = 4096
-    while not _arena_works(model, high):
-        high *= 2
-        if high > limit_bytes:
-            raise ModelError(f"{source}: TFLite Micro cannot run the model even with a {limit_bytes}-byte arena")
-    low = 0  # known to fail (an empty arena)
-    while high - low > 1:
-        middle = (low + high) // 2
-        if _arena_works(model, middle):
-            high = middle
-        else:
-            low = middle
-    return high
+    return measure(model, source=source, limit_bytes=limit_bytes)

@@ -1,6 +1,7 @@
 """Helpers for the firmware-bridge tests: compile the C sources, speak the harness's spec lines."""
 from __future__ import annotations
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -11,7 +12,10 @@ from firmware_bridge import protocol as p
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 C_DIR = REPO / "firmware_bridge" / "c"
-STUBS = REPO / "examples" / "firmware" / "stubs"
+# TFLite Micro sources: $TFLM_DIR, else ../shared/third_party beside the clone (CI has it there).
+TFLM_DEFAULT = REPO.parent / "shared" / "third_party"
+# Compiled TFLM objects, cached between runs (git ignores build/).
+BUILD_DIR = REPO / "build" / "tflm"
 HARNESS_DIR = REPO / "tests" / "c"
 C_FLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 CXX_FLAGS = ["-std=c++17", "-Wall", "-Wextra", "-Werror"]
@@ -22,6 +26,17 @@ def compiler(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed")
     return path
+
+
+def tflm_dir() -> pathlib.Path:
+    """The TFLM source folder the firmware tests build against; skip (naming it) where there is none."""
+    from firmware_bridge.build import TFLM_DIR_ENV, find_tflm
+    from sdk.errors import ConfigError
+
+    try:
+        return find_tflm(os.environ.get(TFLM_DIR_ENV) or TFLM_DEFAULT)
+    except ConfigError as exc:
+        pytest.skip(f"no TFLite Micro sources: {exc}")
 
 
 def build(out: pathlib.Path, sources, *, cxx: bool = False, flags=(), link: bool = True) -> pathlib.Path:
@@ -106,3 +121,79 @@ def sample_messages():
         p.Error(0, "", seq=11),
         p.Error(255, "arena too small", seq=12),
     ]
+
+
+ZOO_LABELS = [f"word{i}" for i in range(10)] + ["_silence_", "_unknown_"]  # Speech Commands' 12 classes
+
+
+def zoo_bundle_paths() -> dict[str, pathlib.Path]:
+    """Every zoo model, untrained, at the default front end's input, as an int8 artifact.
+
+    Converted once (bc_resnet takes ~45 s) and kept in build/zoo under a digest
+    of the code and TensorFlow version that made it.
+    """
+    import hashlib
+    import inspect
+
+    import numpy as np
+    import tensorflow as tf
+
+    from quantize import zoo
+    from quantize.export import to_tflite
+    from sdk import Bundle, FrontEndConfig
+
+    fe = FrontEndConfig()
+    code = b"".join(p.read_bytes() for p in (REPO / "quantize" / "zoo.py", REPO / "quantize" / "export.py"))
+    code += inspect.getsource(zoo_bundle_paths).encode() + repr(ZOO_LABELS).encode() + tf.__version__.encode()
+    digest = hashlib.sha256(code).hexdigest()[:12]
+    folder = REPO / "build" / "zoo"
+    folder.mkdir(parents=True, exist_ok=True)
+    calibration = np.random.default_rng(0).normal(-6, 3, (32, fe.clip_frames, fe.num_features)).astype(np.float32)
+    paths = {}
+    for name in sorted(zoo.MODELS):
+        path = folder / f"{name}-{digest}.tflite"
+        if not path.exists():
+            tf.random.set_seed(0)
+            model = zoo.build(name, (fe.clip_frames, fe.num_features), len(ZOO_LABELS))
+            bundle = Bundle.create(to_tflite(model, mode="int8", calibration=calibration), frontend=fe,
+                                   labels=ZOO_LABELS, name=name)
+            part = folder / f"{name}-{digest}.part.tflite"
+            bundle.save(part)
+            part.replace(path)  # atomic: a parallel session never reads half a file
+        paths[name] = path
+    return paths
+
+
+def firmware_stream(folder: pathlib.Path, *, seed: int = 0):
+    """About 20 s of 16-bit audio for the firmware: real Speech Commands clips where present, else espeak-ng.
+
+    Returns ``(int16 samples at 16 kHz, description)``: 6 "yes", 8 other words and
+    2 background-noise clips in a seeded order, 0.25 s of silence between clips.
+    """
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    gap = np.zeros(4000, np.float32)
+    data = pathlib.Path(os.environ.get("AURICLE_DATA", REPO.parent / "shared" / "data")) / "speech_commands_v2_test"
+    if (data / "labels.csv").exists():
+        from sdk.audio import load_audio
+
+        rows = list(csv.DictReader((data / "labels.csv").open()))
+        pick = lambda label, n: sorted(r["path"] for r in rows if r["label"] == label)[:n]  # noqa: E731
+        names = pick("yes", 6) + pick("no", 2) + pick("left", 2) + pick("_unknown_", 4) + pick("_silence_", 2)
+        clips = [load_audio(data / name, 16000) for name in names]
+        description = f"{len(names)} Speech Commands test clips ({data})"
+    else:
+        import stream_model
+
+        if not stream_model.have_espeak():
+            pytest.skip("neither ../shared/data nor espeak-ng for the firmware's audio")
+        words = ["yes"] * 6 + ["no", "left", "seven", "house", "up", "down", "go", "stop"]
+        clips = [stream_model.speak(w, voice=stream_model.HELD_OUT_VOICE) for w in words]
+        clips += [rng.normal(0, 0.01, 16000).astype(np.float32)] * 2
+        description = "espeak-ng words (held-out voice) and noise"
+    order = rng.permutation(len(clips))
+    audio = np.concatenate([part for i in order for part in (clips[i], gap)])
+    return np.clip(np.round(audio * 32768), -32768, 32767).astype(np.int16), description
