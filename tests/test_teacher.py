@@ -150,7 +150,9 @@ def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(wo
     t = metrics["teacher"]
     assert t["unlabelled_windows"] == 2 and t["bytes"] > 2_000_000
     assert 0.0 <= t["test"]["accuracy"] <= 1.0 and t["test"]["examples"] == metrics["float"]["test"]["examples"]
-    assert metrics["scratch"]["int8_bytes"] == metrics["artifacts"]["int8"]["model_bytes"]
+    # the control is the same student architecture (sizes differ only by a few quantization parameters)
+    assert abs(metrics["scratch"]["int8_bytes"] - metrics["artifacts"]["int8"]["model_bytes"]) < 200
+    assert (run / "scratch" / "model_int8.tflite").is_file() and (run / "teacher" / "head.keras").is_file()
     assert "Distillation gain" in (run / "report.md").read_text()
     # the student trained on the labelled windows plus the teacher-labelled ones
     features = np.load(run / "features.npz") if (run / "features.npz").exists() else None
@@ -158,7 +160,8 @@ def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(wo
 
     data = (run / "model_int8.tflite").read_bytes()
     bundle = Bundle.load(run / "model_int8.tflite")
-    assert bundle.input_shape[1:] == (bundle.frontend.clip_frames, bundle.frontend.num_features)
+    assert len(bundle.inputs) == 1  # one input: Auricle's feature window, never audio or embeddings
+    assert tuple(bundle.inputs[0].shape[1:]) == (bundle.frontend.clip_frames, bundle.frontend.num_features)
     assert len(data) < 200_000  # the teacher's 2.4 MB of weights are not in it
     for name in (b"pyopen", b"embedding_model", b"melspectrogram"):
         assert name not in data
