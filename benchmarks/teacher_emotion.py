@@ -111,17 +111,17 @@ def main(argv=None) -> None:
     root = tasks.data_root(args.data)
     labels = list(tasks.EMOTIONS)
     runs = []
-    for seed in range(args.seeds):
+    for seed in range(args.seeds):  # written after every seed: a cut-short run still leaves its figures
         runs.append(one_seed(seed, root, pathlib.Path(args.cache), args, labels))
         print({k: (v["accuracy"], v["uar"]) for k, v in runs[-1].items() if isinstance(v, dict)}, flush=True)
-    models = [k for k in runs[0] if isinstance(runs[0][k], dict)]
-    results = {"task": "RAVDESS 8 emotions, actors 1-4 train, 5-6 test, per clip", "student": args.model,
-               "epochs": args.epochs, "runs": runs,
-               "summary": {m: {key: {"mean": round(float(np.mean([r[m][key] for r in runs])), 4),
-                                     "spread_std": round(float(np.std([r[m][key] for r in runs])), 4),
-                                     "seeds": [r[m][key] for r in runs]} for key in ("accuracy", "uar")}
-                           for m in models}}
-    results_io.write(args.out, results, seeds=list(range(args.seeds)), elapsed_s=time.time() - start)
+        models = [k for k in runs[0] if isinstance(runs[0][k], dict)]
+        results = {"task": "RAVDESS 8 emotions, actors 1-4 train, 5-6 test, per clip", "student": args.model,
+                   "epochs": args.epochs, "runs": runs,
+                   "summary": {m: {key: {"mean": round(float(np.mean([r[m][key] for r in runs])), 4),
+                                         "spread_std": round(float(np.std([r[m][key] for r in runs])), 4),
+                                         "seeds": [r[m][key] for r in runs]} for key in ("accuracy", "uar")}
+                               for m in models}}
+        results_io.write(args.out, results, seeds=list(range(len(runs))), elapsed_s=time.time() - start)
     print(results["summary"])
 
 

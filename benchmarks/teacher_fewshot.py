@@ -76,6 +76,8 @@ def main(argv=None) -> None:
     parser.add_argument("--model", default="ds_cnn_s")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--unlabelled-scale", type=float, default=1.0, help="fraction of the unlabelled windows")
+    parser.add_argument("--tts", type=int, default=0,
+                        help="also this many synthetic clips per word (quantize.tts), labelled and teacher-scored")
     parser.add_argument("--data", default=None)
     parser.add_argument("--cache", default="/work/runs/cache/teacher")
     args = parser.parse_args(argv)
@@ -92,6 +94,12 @@ def main(argv=None) -> None:
     split = tasks.speech_commands(root)
     x_eval, y_eval, e_eval = features_and_embeddings(split["eval"], fe, labels, cache_dir=cache, tag="sc-eval")
     x_u, e_u = unlabelled(base, cache)
+    if args.tts:
+        from quantize import tts
+
+        spoken = tts.synthesize(labels, cache / "tts", variants_per_word=args.tts, seed=0, clip_s=fe.clip_s)
+        x_s, y_s, e_s = features_and_embeddings(list(spoken), fe, labels, augment=AugmentConfig(), copies=2,
+                                                cache_dir=cache, tag="sc-tts")
     runs = []
     for draw in range(args.draws):
         recipe = base.model_copy(update={"seed": draw})
@@ -105,25 +113,28 @@ def main(argv=None) -> None:
             head = train_head(recipe, e, y, ev, yv, pathlib.Path(tmp) / "head")
             run = {"draw": draw, "teacher": accuracy(head, e_eval, y_eval), "teacher_s": round(time.time() - t, 1)}
             t = time.time()
-            arrays = Arrays(np.concatenate([x, x_u]), np.concatenate([y, np.full(len(x_u), -1, y.dtype)]), xv, yv)
-            student = distil(recipe, head, arrays, np.concatenate([e, e_u]), pathlib.Path(tmp) / "student")
+            xs, ys, es = [x, x_u], [y, np.full(len(x_u), -1, y.dtype)], [e, e_u]
+            if args.tts:  # synthetic speech of the words: labelled by its text, scored by the teacher too
+                xs, ys, es = xs + [x_s], ys + [y_s], es + [e_s]
+            arrays = Arrays(np.concatenate(xs), np.concatenate(ys), xv, yv)
+            student = distil(recipe, head, arrays, np.concatenate(es), pathlib.Path(tmp) / "student")
             run.update(distilled=accuracy(student, x_eval, y_eval), distilled_s=round(time.time() - t, 1))
             t = time.time()
             control = scratch(recipe, Arrays(x, y, xv, yv), pathlib.Path(tmp) / "scratch")
             run.update(scratch=accuracy(control, x_eval, y_eval), scratch_s=round(time.time() - t, 1))
         runs.append(run)
         print(run, flush=True)
-    results = {
-        "task": f"{len(labels)} Speech Commands keywords, {args.shots} real clips per word (pool speakers), "
-                "scored on other speakers (eval)",
-        "shots": args.shots, "copies": args.copies, "student": args.model,
-        "student_params": int(student.count_params()), "epochs": args.epochs,
-        "eval_clips": int(len(y_eval)), "eval_speakers": len({c.speaker for c in split["eval"]}),
-        "unlabelled_windows": int(len(x_u)), "unlabelled_sources": [s["path"].split("/")[-1] for s in sources],
-        "teacher": teacher | {"unlabelled": None}, "runs": runs,
-        "summary": {k: summary(runs, k) for k in ("teacher", "distilled", "scratch")},
-    }
-    results_io.write(args.out, results, seeds=list(range(args.draws)), elapsed_s=time.time() - start)
+        results = {  # written after every draw: a cut-short run still leaves its figures
+            "task": f"{len(labels)} Speech Commands keywords, {args.shots} real clips per word (pool speakers), "
+                    "scored on other speakers (eval)",
+            "shots": args.shots, "copies": args.copies, "tts_clips_per_word": args.tts, "student": args.model,
+            "student_params": int(student.count_params()), "epochs": args.epochs,
+            "eval_clips": int(len(y_eval)), "eval_speakers": len({c.speaker for c in split["eval"]}),
+            "unlabelled_windows": int(len(x_u)), "unlabelled_sources": [s["path"].split("/")[-1] for s in sources],
+            "teacher": teacher | {"unlabelled": None}, "runs": runs,
+            "summary": {k: summary(runs, k) for k in ("teacher", "distilled", "scratch")},
+        }
+        results_io.write(args.out, results, seeds=list(range(len(runs))), elapsed_s=time.time() - start)
     print(results["summary"])
 
 

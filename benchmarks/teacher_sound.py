@@ -99,13 +99,13 @@ def main(argv=None) -> None:
     root = tasks.data_root(args.data)
     labels = list(tasks.SOUND_LABELS)
     runs = []
-    for seed in range(args.seeds):
+    for seed in range(args.seeds):  # written after every seed: a cut-short run still leaves its figures
         runs.append(one_seed(seed, root, pathlib.Path(args.cache), args, labels))
         print({k: (v["uar"], v["music_open_test_recall"]) for k, v in runs[-1].items() if isinstance(v, dict)}, flush=True)
-    results = {"task": "speech / music / noise, 1-s windows, test files / actors / music_open tracks unseen",
-               "student": args.model, "epochs": args.epochs, "runs": runs,
-               "summary": {m: summary(runs, m) for m in ("today_int8", "teacher", "distilled")}}
-    results_io.write(args.out, results, seeds=list(range(args.seeds)), elapsed_s=time.time() - start)
+        results = {"task": "speech / music / noise, 1-s windows, test files / actors / music_open tracks unseen",
+                   "student": args.model, "epochs": args.epochs, "runs": runs,
+                   "summary": {m: summary(runs, m) for m in ("today_int8", "teacher", "distilled")}}
+        results_io.write(args.out, results, seeds=list(range(len(runs))), elapsed_s=time.time() - start)
     print(results["summary"])
 
 
