@@ -1,8 +1,8 @@
 """Task recipes beyond keywords, fine-tuned from the shipped backbone, exported int8.
 
 - ``sound``: speech / music / noise on real recordings (RAVDESS + MUSAN
-  speech, MUSAN music, ESC-50 + MUSAN noise), 1-s windows, train/test
-  disjoint by file, actor or time span (quantize/tasks.py).
+  speech, MUSAN + music_open music, ESC-50 + MUSAN noise), 1-s windows,
+  train/test disjoint by file, actor, track or time span (quantize/tasks.py).
 - ``emotion``: 8 RAVDESS emotions, actors 1-4 train, 5-6 test; the model
   sees 1-s windows and a clip's score is the mean over its windows
   (Bundle ``aggregate="mean"``, as ``auricle classify`` does it).

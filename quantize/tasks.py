@@ -8,8 +8,10 @@ training data and the evaluations can be checked to be disjoint:
   audio) and ``eval`` (scores). The backbone never sees this folder.
 - RAVDESS: actors 1-4 train, actors 5-6 test. The backbone never sees it.
 - Sounds (speech / music / noise): ESC-50 split by ``src_file``, MUSAN by file
-  (the one speech file by time: first 70 % train), RAVDESS by actor. The
-  backbone uses only the ``train`` part of ESC-50 and MUSAN.
+  (the one speech file by time: first 70 % train), RAVDESS by actor,
+  ``music_open`` by track (seeded: half the tracks, half the instrument
+  snippets test). The backbone uses only the ``train`` part of ESC-50 and
+  MUSAN, and no ``music_open``.
 
 Features are cached as ``.npz`` under ``.cache/transfer`` (git-ignored), keyed
 by a digest of the clips and front end, so reruns cost nothing.
