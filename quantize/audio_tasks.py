@@ -1,8 +1,8 @@
 """Task recipes beyond keywords, fine-tuned from the shipped backbone, exported int8.
 
 - ``sound``: speech / music / noise on real recordings (RAVDESS + MUSAN
-  speech, MUSAN music, ESC-50 + MUSAN noise), 1-s windows, train/test
-  disjoint by file, actor or time span (quantize/tasks.py).
+  speech, MUSAN + music_open music, ESC-50 + MUSAN noise), 1-s windows,
+  train/test disjoint by file, actor, track or time span (quantize/tasks.py).
 - ``emotion``: 8 RAVDESS emotions, actors 1-4 train, 5-6 test; the model
   sees 1-s windows and a clip's score is the mean over its windows
   (Bundle ``aggregate="mean"``, as ``auricle classify`` does it).
@@ -84,10 +84,10 @@ def _balanced_weights(y, k) -> np.ndarray:
     return (len(y) / (k * np.maximum(counts, 1)))[y]
 
 
-def run_sound(out: pathlib.Path, *, root=None, epochs: int = 12, seed: int = 0) -> dict:
+def run_sound(out: pathlib.Path, *, root=None, epochs: int = 12, seed: int = 0, music_seed: int = 0) -> dict:
     fe = FrontEndConfig()
     labels = list(tasks.SOUND_LABELS)
-    clips = tasks.sound_clips(root)
+    clips = tasks.sound_clips(root, music_seed=music_seed)
     x, y = tasks.cached_features(clips["train"], fe, labels, augment=AugmentConfig(noise_prob=0.3), seed=seed, tag="sound-train")
     x_test, y_test = tasks.cached_features(clips["test"], fe, labels, tag="sound-test")
     # balance classes by resampling (music has the fewest windows)
@@ -99,7 +99,8 @@ def run_sound(out: pathlib.Path, *, root=None, epochs: int = 12, seed: int = 0) 
     bundle = Bundle.create(tflite, frontend=fe, labels=labels, name="speech_music_noise", task="sound_classification",
                            aggregate="mean", detection=DetectionDefaults(threshold=0.6, hop_s=0.5),
                            provenance={"recipe": "quantize.audio_tasks sound", "backbone": "backbone_v1 (full fine-tune)",
-                                       "data": "RAVDESS actors 1-4 + MUSAN + ESC-50 train files", "epochs": epochs})
+                                       "data": "RAVDESS actors 1-4 + MUSAN + ESC-50 train files + music_open train tracks",
+                                       "epochs": epochs})
     int8_windows = Engine(bundle).predict_batch(x_test)[0].argmax(1)
     return {"train_windows": int(len(y)), "test_windows": int(len(y_test)),
             "test_files": len({c.path for c in clips["test"]}), "keras_float_windows": keras_metrics,

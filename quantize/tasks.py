@@ -8,8 +8,10 @@ training data and the evaluations can be checked to be disjoint:
   audio) and ``eval`` (scores). The backbone never sees this folder.
 - RAVDESS: actors 1-4 train, actors 5-6 test. The backbone never sees it.
 - Sounds (speech / music / noise): ESC-50 split by ``src_file``, MUSAN by file
-  (the one speech file by time: first 70 % train), RAVDESS by actor. The
-  backbone uses only the ``train`` part of ESC-50 and MUSAN.
+  (the one speech file by time: first 70 % train), RAVDESS by actor,
+  ``music_open`` by track (seeded: half the tracks, half the instrument
+  snippets test). The backbone uses only the ``train`` part of ESC-50 and
+  MUSAN, and no ``music_open``.
 
 Features are cached as ``.npz`` under ``.cache/transfer`` (git-ignored), keyed
 by a digest of the clips and front end, so reruns cost nothing.
@@ -37,6 +39,7 @@ EMOTION_TRAIN_ACTORS = ("1", "2", "3", "4")
 EMOTION_TEST_ACTORS = ("5", "6")
 MUSAN_TEST_FILES = ("music-fma-wa-0002", "noise-free-sound-0001", "noise-sound-bible-0000")
 MUSAN_SPEECH_TRAIN_FRACTION = 0.7
+MUSIC_OPEN_TEST_FRACTION = 0.5  # of the tracks (and, separately, of the instrument snippets)
 CACHE_DIR = pathlib.Path(".cache/transfer")
 
 
@@ -154,13 +157,48 @@ def musan_windows(root=None, *, split: str, hop_s: float = 1.0) -> list[Clip]:
     return out
 
 
-def sound_clips(root=None, *, hop_s: float = 1.0) -> dict[str, list[Clip]]:
-    """Speech / music / noise 1-s windows, ``train`` / ``test`` disjoint by file, actor, or time span."""
+def music_open_track(path) -> str:
+    """The track a ``music_open`` clip was cut from: its file name less the ``_<k>`` clip number."""
+    stem = pathlib.Path(path).stem
+    head, _, tail = stem.rpartition("_")
+    return head if head and tail.isdigit() else stem
+
+
+def music_open_split(root=None, *, seed: int = 0, hop_s: float = 1.0) -> dict[str, list[Clip]]:
+    """1-s windows of ``music_open``, ``train`` / ``test`` split by track (seeded).
+
+    Full tracks (several 10-s clips each) and instrument snippets (one file
+    each) are split separately, so both kinds are on both sides.
+    """
+    folder = data_root(root) / "music_open"
+    rows = _rows(folder)
+    tracks: dict[str, list[str]] = {}
+    for r in rows:
+        tracks.setdefault(music_open_track(r["path"]), []).append(str(folder / r["path"]))
+    rng = np.random.default_rng(seed)
+    test = set()
+    for kind in (lambda t: len(tracks[t]) > 1, lambda t: len(tracks[t]) == 1):
+        names = sorted(t for t in tracks if kind(t))
+        test |= {names[i] for i in rng.permutation(len(names))[: int(round(MUSIC_OPEN_TEST_FRACTION * len(names)))]}
+    out = {"train": [], "test": []}
+    for track, paths in sorted(tracks.items()):
+        for path in sorted(set(paths)):
+            out["test" if track in test else "train"] += windows(path, "music", "music_open:" + track, hop_s=hop_s,
+                                                                  source="music_open")
+    return out
+
+
+def sound_clips(root=None, *, hop_s: float = 1.0, music_seed: int | None = 0) -> dict[str, list[Clip]]:
+    """Speech / music / noise 1-s windows, ``train`` / ``test`` disjoint by file, actor, track or time span.
+
+    ``music_seed``: the track split of ``music_open`` (:func:`music_open_split`); ``None`` leaves it out.
+    """
     out = {}
     esc = esc50_split(root)
     emotion = emotion_clips(root, hop_s=hop_s)
+    music = music_open_split(root, seed=music_seed, hop_s=hop_s) if music_seed is not None else {"train": [], "test": []}
     for split in ("train", "test"):
-        clips = musan_windows(root, split=split, hop_s=hop_s)
+        clips = musan_windows(root, split=split, hop_s=hop_s) + music[split]
         clips += [w for c in esc[split] for w in windows(c.path, "noise", c.speaker, hop_s=hop_s)]
         clips += [Clip(c.path, "speech", c.speaker, c.source, c.start_s) for c in emotion[split]]
         out[split] = clips

@@ -200,20 +200,23 @@ def cnn_small(input_shape, num_classes, *, filters=(16, 32, 48), dropout=0.2):
 
 
 @register("embedding_head", registry=TEACHER_HEADS)
-def embedding_head(input_shape, num_classes, *, filters=128, dropout=0.3):
+def embedding_head(input_shape, num_classes, *, filters=128, dropout=0.3, pooling="max"):
     """The teacher's head on speech embeddings ``(windows, 96)`` (``quantize.teacher``).
 
     Two 1-D convolutions over embedding time, max-pooled so the word may fall
-    anywhere in the context. A training-time model: its input is the
+    anywhere in the context (``pooling="mean"``: averaged, for a property of
+    the whole clip such as emotion). A training-time model: its input is the
     embedding, not Auricle's front end, so it is never exported to a device.
     """
+    if pooling not in ("max", "mean"):
+        raise ConfigError(f"embedding_head: pooling={pooling!r} must be 'max' or 'mean'")
     inputs = keras.Input(input_shape, name="embeddings")
     x = inputs
     for _ in range(2):
         x = keras.layers.Conv1D(filters, 3, padding="same", use_bias=False)(x)
         x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.ReLU()(x)
-    x = keras.layers.GlobalMaxPooling1D()(x)
+    x = (keras.layers.GlobalMaxPooling1D() if pooling == "max" else keras.layers.GlobalAveragePooling1D())(x)
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
     return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="scores")(x), name="embedding_head")
