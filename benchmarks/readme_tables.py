@@ -68,6 +68,31 @@ TABLES = {
                               "{summary.int8_accuracy|pct}", "{summary.float_accuracy|pct}")),
         ),
     ),
+    # The speech-embedding teacher (quantize/teach.py), the student it teaches and the same student without it.
+    "teacher": Table(
+        header=("task, scored on speakers (actors, tracks) never trained on", "teacher: embedding + head",
+                "without the teacher", "distilled student"),
+        rows=(
+            Row("teacher_default_real_speech.json", (
+                "`auricle train default` (synthetic speech only), 8 labels, on 1,709 real Speech Commands clips",
+                "{summary.teacher|pct}", "{summary.scratch_int8|pct} int8", "{summary.distilled_int8|pct} int8")),
+            Row("teacher_speech_commands.json", (
+                "`auricle train speech_commands`, 12 classes, real + synthetic, accuracy",
+                "{summary.teacher_accuracy|pct}", "{summary.scratch_int8_accuracy|pct} int8",
+                "{summary.int8_accuracy|pct} int8, {summary.int8_model_bytes|kb}")),
+            Row("teacher_fewshot.json", (
+                "few-shot: 10 real clips per Speech Commands word, 10 classes",
+                "{summary.teacher.draws|pct}", "{summary.scratch.draws|pct} float", "{summary.distilled.draws|pct} float")),
+            Row("teacher_sound.json", (
+                "speech / music / noise, unweighted recall; music_open split by track",
+                "{summary.teacher.uar.seeds|pct}", "{summary.today_int8.uar.seeds|pct} int8 (today's recipe, kept)",
+                "{summary.distilled.uar.seeds|pct}")),
+            Row("teacher_emotion.json", (
+                "emotion (RAVDESS, 8 classes), unweighted recall, actors held out",
+                "{summary.teacher_mean.uar.seeds|pct}", "{summary.today_float.uar.seeds|pct} float (today's recipe, kept)",
+                "{summary.distilled.uar.seeds|pct}")),
+        ),
+    ),
     "speed": Table(
         header=("what", "figure"),
         rows=(

@@ -148,8 +148,11 @@ def test_default_recipe_reduced_end_to_end(tmp_path):
     values = qrecipe.load("default").resolved()
     values["data"]["sources"][0].update(variants_per_word=40, unknown_words=60)
     values["train"].update(epochs=20, batch_size=32)
+    values["teacher"].update(epochs=10, unlabelled=values["teacher"]["unlabelled"][:1])
+    values["teacher"]["unlabelled"][0]["max_windows"] = 200
     run_dir = pipeline.run(values, tmp_path / "default", verbose=0)
     metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["teacher"]["test"]["accuracy"] >= 0.4 and metrics["scratch"]["int8_test"]["accuracy"] >= 0.4
     assert metrics["labels"] == ["yes", "no", "up", "down", "stop", "go", "_unknown_", "_silence_"]
     assert metrics["artifacts"]["int8"]["test"]["accuracy"] >= 0.4  # chance is 1/8; unseen TTS voices
     bundle = Bundle.load(run_dir / "model_int8.tflite")
