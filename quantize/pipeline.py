@@ -287,7 +287,15 @@ def _evaluate_artifact(bundle: Bundle, x, y, labels):
     return classification_metrics(y, scores, labels)
 
 
-def _train_scratch(recipe: Recipe, run_dir, arrays, calibration_pool, *, verbose: int) -> dict:
+def _bundle(recipe: Recipe, tflite: bytes, provenance: dict) -> Bundle:
+    """One exported model as a Bundle: the recipe's labels, background, front end and detection defaults."""
+    labels = tuple(recipe.labels)
+    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
+    return Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", labels, background)],
+                         name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
+
+
+def _train_scratch(recipe: Recipe, run_dir, arrays, calibration, *, verbose: int) -> dict:
     """The same student trained without the teacher, exported int8: the distillation's control."""
     from quantize import report
     from quantize.export import to_tflite
@@ -297,14 +305,10 @@ def _train_scratch(recipe: Recipe, run_dir, arrays, calibration_pool, *, verbose
     scratch_dir = pathlib.Path(run_dir) / "scratch"
     scratch_dir.mkdir(parents=True, exist_ok=True)
     model, history = fit(recipe.model_copy(update={"teacher": None}), arrays, scratch_dir, verbose=verbose)
-    rng = np.random.default_rng(recipe.seed)
-    calibration = calibration_pool[rng.permutation(len(calibration_pool))[: recipe.export.calibration_size]]
     tflite = to_tflite(model, mode="int8", calibration=calibration)
-    labels = recipe.labels
-    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
-    bundle = Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
-                           name=recipe.name, detection=recipe.detection_defaults(), provenance={"role": "scratch"})
+    bundle = _bundle(recipe, tflite, {"role": "scratch"})
     bundle.save(scratch_dir / "model_int8.tflite")
+    labels = recipe.labels
     return {
         "float_test": report.classification_metrics(arrays.y_test, model.predict(arrays.x_test, verbose=0), labels),
         "int8_test": report.classification_metrics(arrays.y_test, Engine(bundle).predict_batch(arrays.x_test)[0], labels),
@@ -317,7 +321,6 @@ def _save_artifact(recipe: Recipe, run_dir: pathlib.Path, mode: str, tflite: byt
                    test) -> dict:
     """Evaluate one exported model on the test windows and save it as a Bundle with its provenance."""
     labels = recipe.labels
-    background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
     provenance = {
         "recipe": recipe.resolved(),
         "data": {s: {k: v for k, v in data_summary[s].items() if k != "per_source"} for s in SPLITS},
@@ -326,13 +329,9 @@ def _save_artifact(recipe: Recipe, run_dir: pathlib.Path, mode: str, tflite: byt
         "metrics": {"float_test_accuracy": metrics["float"]["test"]["accuracy"]},
     }
 
-    def bundle():
-        return Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", tuple(labels), background)],
-                             name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
-
-    evaluation = _evaluate_artifact(bundle(), *test, labels)
+    evaluation = _evaluate_artifact(_bundle(recipe, tflite, provenance), *test, labels)
     provenance["metrics"][f"{mode}_test_accuracy"] = evaluation["accuracy"]
-    saved = bundle()
+    saved = _bundle(recipe, tflite, provenance)
     filename = f"model_{mode}.tflite"
     saved.save(run_dir / filename)
     return {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(saved.model), "test": evaluation}
@@ -407,6 +406,9 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     t = time.perf_counter()
     from quantize.fit import Arrays
 
+    rng = np.random.default_rng(recipe.seed)  # int8 calibration windows: one draw, for the student and its control
+    calibration = x_train[rng.permutation(len(x_train))[: recipe.export.calibration_size]]
+
     arrays = Arrays(x_train, y_train, x_val, y_val, x_test, y_test)
     teacher_summary = scratch_summary = None
     if recipe.teacher is not None:
@@ -416,7 +418,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
         timings["teacher_s"] = time.perf_counter() - t
         if recipe.teacher.compare_scratch:
             t = time.perf_counter()
-            scratch_summary = _train_scratch(recipe, run_dir, arrays, x_train, verbose=verbose)
+            scratch_summary = _train_scratch(recipe, run_dir, arrays, calibration, verbose=verbose)
             timings["scratch_s"] = time.perf_counter() - t
         arrays = student_arrays
         t = time.perf_counter()
@@ -451,8 +453,6 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     }
 
     t = time.perf_counter()
-    rng = np.random.default_rng(recipe.seed)
-    calibration = x_train[rng.permutation(len(x_train))[: recipe.export.calibration_size]]
     with progress.stage("export (TFLite)", total=len(recipe.export.modes)) as advance:
         tflite_by_mode = {}
         for mode in recipe.export.modes:

@@ -96,7 +96,7 @@ def unlabelled_windows(recipe: Recipe, embed: Embedder, *, seed: int):
         if windows:
             audio = np.stack(windows).astype(np.float32)
             xs.append(np.stack([features(a, config=frontend) for a in audio]))
-            es.append(np.concatenate([embed(audio[k : k + 256]) for k in range(0, len(audio), 256)]))
+            es.append(embed(audio))  # SpeechEmbedding.embed batches on its own
         log.info("teacher.unlabelled[%d]: %d windows from %s", i, len(windows), folder)
     if not xs:
         return None, None
