@@ -6,7 +6,7 @@ TensorFlow), ``quantize`` (training and compression) and ``firmware_bridge``
 """
 import re
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 VERSION = re.search(r"__version__ = \"([^\"]+)\"", open("sdk/__init__.py").read()).group(1)
 
@@ -56,7 +56,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=["sdk", "quantize", "firmware_bridge"],
+    packages=["sdk", "firmware_bridge", *find_packages(include=["quantize", "quantize.*"])],
     package_data={
         "sdk": ["py.typed"],
         "quantize": ["recipes/*.yaml", "recipes/*/*.yaml", "recipes/README.md", "assets/*"],

@@ -4,7 +4,7 @@ Steps (each skipped when its folder already exists, so the script resumes):
 
 1. features: ``benchmarks/sc_features.py`` -> ``.cache/compress/sc12_features.npz``
 2. teacher and students-alone: ``benchmarks/sc_train.py`` -> ``runs/sc/teacher``, ``runs/sc/student_s<seed>``
-3. distilled students: ``quantize.compress.apply(teacher, [distill])`` -> ``runs/sc/distill_s<seed>``
+3. distilled students: ``quantize.compress.stages.apply(teacher, [distill])`` -> ``runs/sc/distill_s<seed>``
 4. compression of the distilled student (seed 0): magnitude pruning 50/75/90 %,
    structured pruning, clustering, QAT, post-training modes
 5. the report: ``runs/sc/report/compress_report.{md,json,png}``, and the figures with
@@ -25,7 +25,8 @@ import time
 import numpy as np
 
 import quantize  # noqa: F401
-from quantize import compress, compress_report
+from quantize.compress import stages as compress
+from quantize.compress import report as compress_report
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from benchmarks import results_io  # noqa: E402

@@ -27,8 +27,8 @@ ZOO_MODELS = ("cnn_small", "ds_cnn_s", "bc_resnet")
 
 def zoo_bundles(frontend: FrontEndConfig, num_classes: int = 12) -> dict:
     """{name: Bundle} for int8 and float32 versions of a few zoo models."""
-    from quantize import zoo
-    from quantize.export import to_tflite
+    from quantize.train import zoo
+    from quantize.export.int8 import to_tflite
 
     labels = [f"class{i}" for i in range(num_classes)]
     calibration = np.random.default_rng(0).normal(-6, 3, (64, frontend.clip_frames, frontend.num_features))

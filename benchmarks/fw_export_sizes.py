@@ -37,7 +37,7 @@ def object_sizes(compiler: str, flags: list[str], sources: list[pathlib.Path], w
 def main(out_path: str = "fw_export_sizes.json") -> dict:
     from conftest import build_tiny_model
     from firmware_bridge.export import export
-    from quantize.export import to_tflite
+    from quantize.export.int8 import to_tflite
     from sdk import Bundle, FrontEndConfig
 
     frontend = FrontEndConfig()

@@ -6,7 +6,7 @@ same sources, same speakers, same seed. Generated silence and TTS clips are
 not audio files of the benchmark's data, so only file sources count here.
 No unknown-class capping: every clip of a held-out speaker is scored.
 
-Caveat: ``quantize.data.split_by_speaker`` places speakers by the order of the
+Caveat: ``quantize.data.clips.split_by_speaker`` places speakers by the order of the
 ``data.split`` keys. A recipe read back from an artifact's provenance (JSON
 with sorted keys) has lost that order, so :func:`split_paths` puts such a
 dict's keys back in the order recipe files use: train, val, test.

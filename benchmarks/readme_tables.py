@@ -68,7 +68,7 @@ TABLES = {
                               "{summary.int8_accuracy|pct}", "{summary.float_accuracy|pct}")),
         ),
     ),
-    # The speech-embedding teacher (quantize/teach.py), the student it teaches and the same student without it.
+    # The speech-embedding teacher (quantize/transfer/teach.py), the student it teaches and the same student without it.
     "teacher": Table(
         header=("task, scored on speakers (actors, tracks) never trained on", "teacher: embedding + head",
                 "without the teacher", "distilled student"),

@@ -41,7 +41,7 @@ def seed_figures(metrics: dict) -> dict:
     for mode, info in metrics["artifacts"].items():
         out[f"{mode}_accuracy"] = info["test"]["accuracy"]
         out[f"{mode}_model_bytes"] = info["model_bytes"]
-    if metrics.get("teacher"):  # a run distilled from the speech-embedding teacher (quantize.teach)
+    if metrics.get("teacher"):  # a run distilled from the speech-embedding teacher (quantize.transfer.teach)
         out["teacher_accuracy"] = metrics["teacher"]["test"]["accuracy"]
         if metrics.get("scratch") and "int8" in metrics["artifacts"]:
             out["scratch_int8_accuracy"] = metrics["scratch"]["int8_test"]["accuracy"]

@@ -8,7 +8,7 @@ import json
 import pathlib
 
 import quantize  # noqa: F401
-from quantize import compress
+from quantize.compress import stages as compress
 
 parser = argparse.ArgumentParser(description=__doc__)
 parser.add_argument("--temperature", type=float, required=True)

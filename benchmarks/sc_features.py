@@ -1,7 +1,7 @@
 """Cache 12-class Speech Commands features (speaker-disjoint split) to .npz.
 
 Used by benchmarks/compress_speech_commands.py. Features come from
-sdk.frontend through quantize.data.load_features (default FrontEndConfig).
+sdk.frontend through quantize.data.clips.load_features (default FrontEndConfig).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pathlib
 
 import numpy as np
 
-from quantize import data
+from quantize.data import clips as data
 from sdk.frontend import FrontEndConfig
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
@@ -25,7 +25,7 @@ def build(root: str, out: pathlib.Path, *, seed: int = 0, train_copies: int = 1)
     arrays = {}
     augment = None
     if train_copies > 1:
-        from quantize.augment import AugmentConfig
+        from quantize.data.augment import AugmentConfig
 
         augment = AugmentConfig()
     for split, split_clips in splits.items():

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 import quantize  # noqa: F401
-from quantize import zoo
-from quantize.fit import Arrays, accuracy, fit
+from quantize.train import zoo
+from quantize.train.fit import Arrays, accuracy, fit
 
 
 def main():

@@ -1,10 +1,10 @@
 """Speech emotion (RAVDESS, 8 classes) with the speech-embedding teacher vs today's backbone recipe.
 
-Actors 1-4 train, actors 5-6 test (``quantize.tasks``); scores are per clip.
+Actors 1-4 train, actors 5-6 test (``quantize.data.tasks``); scores are per clip.
 Per seed:
 
 - today: the backbone fully fine-tuned on 1-s windows, a clip's score the mean
-  of its windows (``quantize.audio_tasks.run_emotion``'s model, float Keras);
+  of its windows (``quantize.transfer.audio_tasks.run_emotion``'s model, float Keras);
 - teacher: ``zoo.embedding_head`` on the speech embeddings of the whole clip
   (centred in 4 s: 46 embeddings), pooled over time by mean and by max;
 - distilled: a zoo student on 1-s windows whose soft targets are the
@@ -28,12 +28,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize import tasks  # noqa: E402
-from quantize.audio_tasks import _clip_scores, classification_metrics  # noqa: E402
-from quantize.augment import AugmentConfig  # noqa: E402
-from quantize.data import Clip  # noqa: E402
-from quantize.fit import Arrays  # noqa: E402
-from quantize.teacher_transfer import distil, features_and_embeddings, train_head, transfer_recipe  # noqa: E402
+from quantize.data import tasks  # noqa: E402
+from quantize.transfer.audio_tasks import _clip_scores, classification_metrics  # noqa: E402
+from quantize.data.augment import AugmentConfig  # noqa: E402
+from quantize.data.clips import Clip  # noqa: E402
+from quantize.train.fit import Arrays  # noqa: E402
+from quantize.transfer.teacher_tasks import distil, features_and_embeddings, train_head, transfer_recipe  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
 
 CLIP_S = 4.0  # RAVDESS clips are 3-4 s; centred in 4 s the teacher hears all of each
@@ -52,8 +52,8 @@ def clip_metrics(scores, groups, truth, labels) -> dict:
 
 
 def one_seed(seed, root, cache, args, labels):
-    from quantize.backbone import load_backbone
-    from quantize.finetune import fine_tune
+    from quantize.transfer.backbone import load_backbone
+    from quantize.transfer.finetune import fine_tune
 
     fe = FrontEndConfig()
     fe_clip = FrontEndConfig(clip_s=CLIP_S)

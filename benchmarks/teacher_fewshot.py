@@ -2,7 +2,7 @@
 
 10 Speech Commands keywords, ``--shots`` real clips per word drawn from the
 ``pool`` speakers of speech_commands_v2_test, scored on its ``eval`` speakers
-(disjoint; ``quantize.tasks.speech_commands``). Per draw:
+(disjoint; ``quantize.data.tasks.speech_commands``). Per draw:
 
 - teacher: ``zoo.embedding_head`` on the speech embeddings of the shots
   (``--copies`` augmented copies each);
@@ -33,10 +33,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize import tasks  # noqa: E402
-from quantize.augment import AugmentConfig  # noqa: E402
-from quantize.fit import Arrays  # noqa: E402
-from quantize.teacher_transfer import distil, features_and_embeddings, scratch, train_head, transfer_recipe  # noqa: E402
+from quantize.data import tasks  # noqa: E402
+from quantize.data.augment import AugmentConfig  # noqa: E402
+from quantize.train.fit import Arrays  # noqa: E402
+from quantize.transfer.teacher_tasks import distil, features_and_embeddings, scratch, train_head, transfer_recipe  # noqa: E402
 
 UNLABELLED = (("speech_commands_en", 1500), ("arabic_speech_commands", 1200), ("ravdess_speech", 400),
               ("musan_subset", 300), ("music_open", 300))
@@ -44,7 +44,7 @@ UNLABELLED = (("speech_commands_en", 1500), ("arabic_speech_commands", 1200), ("
 
 def unlabelled(recipe, cache: pathlib.Path, seed: int = 0):
     """Features and embeddings of the unlabelled windows, cached (they do not depend on the draw)."""
-    from quantize.teach import Embedder, unlabelled_windows
+    from quantize.transfer.teach import Embedder, unlabelled_windows
 
     key = json.dumps([recipe.teacher.context_s, seed, [u.model_dump() for u in recipe.teacher.unlabelled]])
     path = cache / f"unlabelled-{hashlib.sha1(key.encode()).hexdigest()[:16]}.npz"
@@ -77,7 +77,7 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--unlabelled-scale", type=float, default=1.0, help="fraction of the unlabelled windows")
     parser.add_argument("--tts", type=int, default=0,
-                        help="also this many synthetic clips per word (quantize.tts), labelled and teacher-scored")
+                        help="also this many synthetic clips per word (quantize.data.tts), labelled and teacher-scored")
     parser.add_argument("--data", default=None)
     parser.add_argument("--cache", default="/work/runs/cache/teacher")
     args = parser.parse_args(argv)
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
     x_eval, y_eval, e_eval = features_and_embeddings(split["eval"], fe, labels, cache_dir=cache, tag="sc-eval")
     x_u, e_u = unlabelled(base, cache)
     if args.tts:
-        from quantize import tts
+        from quantize.data import tts
 
         spoken = tts.synthesize(labels, cache / "tts", variants_per_word=args.tts, seed=0, clip_s=fe.clip_s)
         x_s, y_s, e_s = features_and_embeddings(list(spoken), fe, labels, augment=AugmentConfig(), copies=2,

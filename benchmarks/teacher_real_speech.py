@@ -23,9 +23,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize.data import from_speech_commands, load_features  # noqa: E402
+from quantize.data.clips import from_speech_commands, load_features  # noqa: E402
 from quantize.recipe import load as load_recipe  # noqa: E402
-from quantize.report import classification_metrics  # noqa: E402
+from quantize.export.report import classification_metrics  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 
@@ -35,7 +35,7 @@ SC_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go
 def score_run(run_dir: pathlib.Path, data_root: str) -> dict:
     import tf_keras as keras
 
-    from quantize.teacher import SpeechEmbedding, in_context
+    from quantize.transfer.teacher import SpeechEmbedding, in_context
 
     bundle = Bundle.load(run_dir / "model_int8.tflite")
     labels = list(bundle.labels)

@@ -1,10 +1,10 @@
 """Speech / music / noise with the speech-embedding teacher vs today's backbone recipe.
 
-Data: ``quantize.tasks.sound_clips``, 1-s windows, train / test disjoint by
+Data: ``quantize.data.tasks.sound_clips``, 1-s windows, train / test disjoint by
 file, actor, time span, and (``music_open``) by track; each seed draws a
 different track split of ``music_open``. Per seed:
 
-- today: ``quantize.audio_tasks.run_sound`` (backbone, full fine-tune, int8);
+- today: ``quantize.transfer.audio_tasks.run_sound`` (backbone, full fine-tune, int8);
 - teacher: ``zoo.embedding_head`` on the speech embeddings of the windows;
 - distilled: a zoo student on Auricle features with the teacher's soft targets.
 
@@ -28,12 +28,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize import tasks  # noqa: E402
-from quantize.audio_tasks import classification_metrics, run_sound  # noqa: E402
-from quantize.augment import AugmentConfig  # noqa: E402
-from quantize.data import split_by_speaker  # noqa: E402
-from quantize.fit import Arrays  # noqa: E402
-from quantize.teacher_transfer import distil, features_and_embeddings, train_head, transfer_recipe  # noqa: E402
+from quantize.data import tasks  # noqa: E402
+from quantize.transfer.audio_tasks import classification_metrics, run_sound  # noqa: E402
+from quantize.data.augment import AugmentConfig  # noqa: E402
+from quantize.data.clips import split_by_speaker  # noqa: E402
+from quantize.train.fit import Arrays  # noqa: E402
+from quantize.transfer.teacher_tasks import distil, features_and_embeddings, train_head, transfer_recipe  # noqa: E402
 
 
 def scores(predicted, y, music_open_mask, labels) -> dict:

@@ -16,9 +16,9 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from benchmarks import results_io  # noqa: E402
-from quantize.augment import AugmentConfig  # noqa: E402
-from quantize.data import from_speech_commands, load_features  # noqa: E402
-from quantize import tts  # noqa: E402
+from quantize.data.augment import AugmentConfig  # noqa: E402
+from quantize.data.clips import from_speech_commands, load_features  # noqa: E402
+from quantize.data import tts  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
 
 KEYWORDS = "yes no up down left right on off stop go".split()

@@ -19,10 +19,11 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize import tasks, tts  # noqa: E402
-from quantize.adapt import adabn, train_adapted  # noqa: E402
-from quantize.augment import AugmentConfig  # noqa: E402
-from quantize.backbone import load_backbone  # noqa: E402
+from quantize.data import tasks  # noqa: E402
+from quantize.data import tts
+from quantize.transfer.adapt import adabn, train_adapted  # noqa: E402
+from quantize.data.augment import AugmentConfig  # noqa: E402
+from quantize.transfer.backbone import load_backbone  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
 
 METHODS = ("source_only", "source_only+adabn", "coral", "dann", "dann+adabn")

@@ -2,7 +2,7 @@
 
 10 Speech Commands keywords, ``--shots`` real clips per word drawn from the
 ``pool`` speakers of speech_commands_v2_test, scored on its ``eval`` speakers
-(disjoint; see quantize/tasks.py). Each draw's clips get 4 augmented copies
+(disjoint; see quantize/data/tasks.py). Each draw's clips get 4 augmented copies
 (time shift, synthetic noise, reverb, gain). The backbone never saw Speech
 Commands audio nor these ten words.
 
@@ -21,10 +21,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize import tasks  # noqa: E402
-from quantize.augment import AugmentConfig  # noqa: E402
-from quantize.backbone import load_backbone  # noqa: E402
-from quantize.finetune import MODES, fine_tune  # noqa: E402
+from quantize.data import tasks  # noqa: E402
+from quantize.data.augment import AugmentConfig  # noqa: E402
+from quantize.transfer.backbone import load_backbone  # noqa: E402
+from quantize.transfer.finetune import MODES, fine_tune  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
 
 

@@ -14,7 +14,7 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add the training side's commands to the ``auricle`` app."""
-    from quantize.compress_cli import register as register_compress
+    from quantize.compress.cli import register as register_compress
 
     register_compress(app)
 
@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
 
         if not verbose:
             progress.quiet_tensorflow()  # before TensorFlow is first imported
-        from quantize import pipeline, recipe as qrecipe
+        from quantize import pipeline
+        from quantize import recipe as qrecipe
 
         parsed = qrecipe.load(recipe)
         run_dir = out or pathlib.Path("runs") / parsed.name

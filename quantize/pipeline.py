@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
-from quantize import data as qdata
+from quantize.data import clips as qdata
 from quantize import progress
 from quantize import recipe as qrecipe
 from quantize.recipe import SILENCE, UNKNOWN, Recipe
@@ -175,9 +175,9 @@ def check_labels(recipe: Recipe, file_sources) -> None:
 
 def _tts_clips(recipe: Recipe, index: int, source, out_dir: pathlib.Path) -> list:
     try:
-        from quantize import tts
+        from quantize.data import tts
     except ImportError as exc:
-        raise ConfigError(f"{recipe.source}: data.sources[{index}] (tts): quantize.tts is not available ({exc})") from None
+        raise ConfigError(f"{recipe.source}: data.sources[{index}] (tts): quantize.data.tts is not available ({exc})") from None
     words = list(source.words or recipe.data.keywords)
     spoken = {recipe.data.say.get(w, w): w for w in words}
     common = {"engines": list(source.engines), "clip_s": recipe.frontend.clip_s}
@@ -202,7 +202,7 @@ def _tts_clips(recipe: Recipe, index: int, source, out_dir: pathlib.Path) -> lis
 
 def _generated_silence(recipe: Recipe, splits: dict, work_dir: pathlib.Path) -> None:
     """Silence clips cropped from generated noise, for splits that have none."""
-    from quantize.augment import write_synthetic_noise
+    from quantize.data.augment import write_synthetic_noise
 
     keyword_counts = [n for label, n in Counter(c.label for c in splits["train"]).items() if label not in (UNKNOWN, SILENCE)]
     per_train = recipe.data.silence_count or max(10, int(np.mean(keyword_counts)) if keyword_counts else 10)
@@ -279,7 +279,7 @@ def load_split_features(recipe: Recipe, clips, *, augment, copies: int, seed: in
 
 
 def _evaluate_artifact(bundle: Bundle, x, y, labels):
-    from quantize.report import classification_metrics
+    from quantize.export.report import classification_metrics
     from sdk.engine import Engine
 
     engine = Engine(bundle)
@@ -297,8 +297,8 @@ def _bundle(recipe: Recipe, tflite: bytes, provenance: dict) -> Bundle:
 
 def _train_scratch(recipe: Recipe, run_dir, arrays, calibration, *, verbose: int) -> dict:
     """The same student trained without the teacher, exported int8: the distillation's control."""
-    from quantize import report
-    from quantize.export import to_tflite
+    from quantize.export import report
+    from quantize.export.int8 import to_tflite
     from quantize.train import fit
     from sdk.engine import Engine
 
@@ -342,7 +342,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
 
     Returns the run folder. ``recipe``: a path, a built-in name, a dict or a
     ``Recipe``. ``keep_features`` keeps ``features.npz`` (train / val windows)
-    so ``quantize.train.train`` can re-train on it.
+    so ``quantize.train.classifier.train`` can re-train on it.
     """
     t_start = time.perf_counter()
     recipe = qrecipe.load(recipe)
@@ -376,12 +376,12 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     log.info("clips per split: %s", {s: v["clips"] for s, v in data_summary.items()})
 
     t = time.perf_counter()
-    from quantize.augment import Augmenter
+    from quantize.data.augment import Augmenter
 
     augmenter = Augmenter(recipe.augment_config(), recipe.frontend.sample_rate, recipe.seed)
     embed = None
     if recipe.teacher is not None:
-        from quantize.teach import Embedder
+        from quantize.transfer.teach import Embedder
 
         embed = Embedder(recipe)
     embeddings = {}
@@ -398,13 +398,14 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     data_summary["skipped_files"] = [{"path": p, "reason": r} for p, r in skipped + skipped_val + skipped_test]
     (run_dir / "data.json").write_text(json.dumps(data_summary, indent=2))
 
-    from quantize import report, zoo
-    from quantize.export import to_tflite
-    from quantize.train import train
+    from quantize.export import report
+    from quantize.train import zoo
+    from quantize.export.int8 import to_tflite
+    from quantize.train.classifier import train
     import tf_keras as keras
 
     t = time.perf_counter()
-    from quantize.fit import Arrays
+    from quantize.train.fit import Arrays
 
     rng = np.random.default_rng(recipe.seed)  # int8 calibration windows: one draw, for the student and its control
     calibration = x_train[rng.permutation(len(x_train))[: recipe.export.calibration_size]]
@@ -412,7 +413,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     arrays = Arrays(x_train, y_train, x_val, y_val, x_test, y_test)
     teacher_summary = scratch_summary = None
     if recipe.teacher is not None:
-        from quantize.teach import teach
+        from quantize.transfer.teach import teach
 
         student_arrays, teacher_summary = teach(recipe, run_dir, arrays, embeddings, embed, verbose=verbose)
         timings["teacher_s"] = time.perf_counter() - t
@@ -479,7 +480,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     metrics["train_time_s"] = history["train_time_s"]
     report.write(run_dir, metrics, history, labels)
     if recipe.compress:
-        from quantize.compress import apply
+        from quantize.compress.stages import apply
 
         apply(run_dir, recipe.compress, verbose=0 if verbose == 0 else 2)
     return run_dir

@@ -51,7 +51,7 @@ TTS_COMMANDS = {"espeak-ng": "espeak-ng", "espeak": "espeak-ng", "flite": "flite
 
 
 def _speakable(text: str) -> bool:
-    """What quantize.tts.check_text accepts: some letters (not digits, not only symbols)."""
+    """What quantize.data.tts.check_text accepts: some letters (not digits, not only symbols)."""
     return isinstance(text, str) and bool(text.strip()) and bool(re.search(r"[^\W\d_]", text))
 
 
@@ -85,7 +85,7 @@ Detection = _from_dataclass(DetectionDefaults, "Detection")
 
 def _augment_model():
     try:
-        from quantize.augment import AugmentConfig
+        from quantize.data.augment import AugmentConfig
     except ImportError:  # the data side's module; a recipe can still say augment: {}
         return dict
     return _from_dataclass(AugmentConfig, "Augment")
@@ -229,7 +229,7 @@ class Unlabelled(_Strict):
 
 
 class Teacher(_Strict):
-    """Distil from Google's speech embedding (``quantize.teacher``): a head on the
+    """Distil from Google's speech embedding (``quantize.transfer.teacher``): a head on the
     embedding is trained first, then the student learns its soft targets."""
 
     context_s: float = Field(1.25, ge=1.0, le=3.0)  # the clip, centred in silence, as the teacher hears it
@@ -252,15 +252,15 @@ class Recipe(_Strict):
     train: Train = Field(default_factory=Train)
     export: Export = Field(default_factory=Export)
     detection: Detection = Field(default_factory=Detection)  # type: ignore[valid-type]
-    teacher: Optional[Teacher] = None  # distil from the speech-embedding teacher (quantize.teacher)
-    compress: Optional[list] = None  # stages applied after training, in order (quantize.compress_recipe)
+    teacher: Optional[Teacher] = None  # distil from the speech-embedding teacher (quantize.transfer.teacher)
+    compress: Optional[list] = None  # stages applied after training, in order (quantize.compress.recipe)
     source: str = Field("<memory>", exclude=True)  # the file it came from (for messages and relative paths)
 
     @field_validator("compress")
     @classmethod
     def _check_compress(cls, value):
         if value is not None:
-            from quantize.compress_recipe import parse
+            from quantize.compress.recipe import parse
 
             parse(value)  # ConfigError (a ValueError) names the stage and option at fault
         return value
@@ -273,7 +273,7 @@ class Recipe(_Strict):
         return FrontEndConfig(**self.frontend.model_dump())
 
     def augment_config(self):
-        from quantize.augment import AugmentConfig
+        from quantize.data.augment import AugmentConfig
 
         values = self.augment if isinstance(self.augment, dict) else self.augment.model_dump()
         values = dict(values)
@@ -403,7 +403,7 @@ def validate(recipe: Recipe) -> None:
             hint = " (set AURICLE_DATA to the shared data folder)" if "AURICLE_DATA" in source.path else ""
             raise ConfigError(f"{where}: {key}: folder {path} does not exist (from path {source.path!r}){hint}")
     if recipe.teacher is not None:
-        from quantize.teacher import model_files
+        from quantize.transfer.teacher import model_files
 
         model_files()  # ConfigError naming the extra when pyopen-wakeword is missing
         for i, source in enumerate(recipe.teacher.unlabelled):
@@ -411,7 +411,7 @@ def validate(recipe: Recipe) -> None:
             if not path.is_dir() and not source.optional:
                 raise ConfigError(f"{where}: teacher.unlabelled[{i}]: folder {path} does not exist "
                                   f"(from path {source.path!r}; set optional: true to skip it when absent)")
-    from quantize import zoo  # TensorFlow: only once the cheap checks pass
+    from quantize.train import zoo  # TensorFlow: only once the cheap checks pass
 
     try:
         zoo.check_params(recipe.model.name, recipe.model.params)

@@ -98,7 +98,7 @@ class Bundle:
     detection: DetectionDefaults = DetectionDefaults()
     provenance: dict = field(default_factory=dict)
     source: str = "<memory>"
-    # A streaming-aware model (quantize.streaming): frames_per_step, frames_input, scores_output and
+    # A streaming-aware model (quantize.export.streaming): frames_per_step, frames_input, scores_output and
     # states [{input, output}] by signature name. Empty for an ordinary whole-window model.
     streaming: dict = field(default_factory=dict)
 
@@ -259,7 +259,7 @@ class Bundle:
         """``{"inputs": {name: TensorInfo}, "outputs": {...}}`` of the first signature (streaming models)."""
         model = _parse(self.model, self.source)
         if not model.signatureDefs:
-            raise ModelError(f"{self.source}: streaming model has no signature (convert it with quantize.streaming)")
+            raise ModelError(f"{self.source}: streaming model has no signature (convert it with quantize.export.streaming)")
         graph = model.subgraphs[0]
         result = {}
         for which, maps in (("inputs", model.signatureDefs[0].inputs), ("outputs", model.signatureDefs[0].outputs)):

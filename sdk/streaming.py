@@ -1,4 +1,4 @@
-"""Running streaming-aware models (made by ``quantize.streaming``): state carried between steps.
+"""Running streaming-aware models (made by ``quantize.export.streaming``): state carried between steps.
 
 A streaming model takes ``frames_per_step`` new feature frames plus its state
 tensors, and returns the scores of the window ending at the newest frame plus

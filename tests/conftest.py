@@ -64,7 +64,7 @@ def build_tiny_model(frontend, num_labels: int = 3, seed: int = 0):
 def tiny_model_int8(tmp_path_factory):
     """(keras model, int8 tflite bytes, calibration windows, bundle path) for a 3-label model."""
     pytest.importorskip("tensorflow")
-    from quantize.export import to_tflite
+    from quantize.export.int8 import to_tflite
     from sdk import Bundle, FrontEndConfig
 
     frontend = FrontEndConfig()
@@ -93,7 +93,7 @@ def yes_bundle():
 
 def separable_arrays(count: int, *, shape=(16, 10), classes: int = 3, seed: int = 0):
     """Feature windows whose class shows as a raised band of 3 features: learnable in a few epochs."""
-    from quantize.fit import Arrays
+    from quantize.train.fit import Arrays
 
     rng = np.random.default_rng(seed)
     y = rng.integers(0, classes, count)

@@ -138,8 +138,8 @@ def zoo_bundle_paths() -> dict[str, pathlib.Path]:
     import numpy as np
     import tensorflow as tf
 
-    from quantize import zoo
-    from quantize.export import to_tflite
+    from quantize.train import zoo
+    from quantize.export.int8 import to_tflite
     from sdk import Bundle, FrontEndConfig
 
     fe = FrontEndConfig()

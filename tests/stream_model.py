@@ -113,7 +113,7 @@ def _recipe_digest() -> str:
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     digest = hashlib.sha256(tf.__version__.encode())
-    for name in ("tests/stream_model.py", "sdk/frontend.py", "quantize/export.py"):
+    for name in ("tests/stream_model.py", "sdk/frontend.py", "quantize/export/int8.py"):
         with open(os.path.join(root, name), "rb") as f:
             digest.update(f.read())
     return digest.hexdigest()[:16]
@@ -139,7 +139,7 @@ def _train_yes_bundle() -> str:
     import quantize  # noqa: F401
     import tensorflow as tf
 
-    from quantize.export import to_tflite
+    from quantize.export.int8 import to_tflite
     from sdk.bundle import Bundle, DetectionDefaults, Head
     from sdk.frontend import FrontEndConfig
 
@@ -175,7 +175,7 @@ def tf_keras_adam(learning_rate: float):
 
 
 def build_streamable_model(frontend, num_labels: int = 3):
-    """Like build_keras_model, but with time stride 1 everywhere, so quantize.streaming can convert it."""
+    """Like build_keras_model, but with time stride 1 everywhere, so quantize.export.streaming can convert it."""
     import quantize  # noqa: F401
     import tf_keras as keras
 
@@ -201,8 +201,8 @@ def yes_streaming_bundle_paths() -> tuple[str, str]:
     import quantize  # noqa: F401
     import tensorflow as tf
 
-    from quantize.export import to_tflite
-    from quantize.streaming import streaming_metadata, to_streaming, to_streaming_tflite
+    from quantize.export.int8 import to_tflite
+    from quantize.export.streaming import streaming_metadata, to_streaming, to_streaming_tflite
     from sdk.bundle import Bundle, DetectionDefaults, Head
     from sdk.frontend import FrontEndConfig, features
 
@@ -247,8 +247,8 @@ def wide_streamable_paths(channels: int = 64) -> tuple[str, str]:
     import quantize  # noqa: F401
     import tf_keras as keras
 
-    from quantize.export import to_tflite
-    from quantize.streaming import streaming_metadata, to_streaming, to_streaming_tflite
+    from quantize.export.int8 import to_tflite
+    from quantize.export.streaming import streaming_metadata, to_streaming, to_streaming_tflite
     from sdk.bundle import Bundle, Head
     from sdk.frontend import FrontEndConfig, features
 

@@ -8,8 +8,8 @@ pytest.importorskip("tensorflow_model_optimization")
 
 import tensorflow as tf  # noqa: E402
 
-from quantize import zoo  # noqa: E402
-from quantize.distill import (  # noqa: E402
+from quantize.train import zoo  # noqa: E402
+from quantize.compress.distill import (  # noqa: E402
     DistillConfig, check_pair, distill, distillation_loss, logits_fn, soft_targets,
 )
 from sdk.errors import ConfigError  # noqa: E402

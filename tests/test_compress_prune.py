@@ -6,10 +6,10 @@ import pytest
 
 pytest.importorskip("tensorflow_model_optimization")
 
-from quantize import zoo  # noqa: E402
-from quantize.export import tensor_types, to_tflite  # noqa: E402
-from quantize.prune import PruneConfig, kernel_of, prune  # noqa: E402
-from quantize.prune_channels import ChannelPruneConfig, plan, prune_channels, shrink  # noqa: E402
+from quantize.train import zoo  # noqa: E402
+from quantize.export.int8 import tensor_types, to_tflite  # noqa: E402
+from quantize.compress.prune import PruneConfig, kernel_of, prune  # noqa: E402
+from quantize.compress.channels import ChannelPruneConfig, plan, prune_channels, shrink  # noqa: E402
 from conftest import separable_arrays  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402

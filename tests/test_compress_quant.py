@@ -6,11 +6,11 @@ import pytest
 
 pytest.importorskip("tensorflow_model_optimization")
 
-from quantize import zoo  # noqa: E402
-from quantize.cluster import ClusterConfig, cluster  # noqa: E402
-from quantize.export import tensor_types, to_tflite  # noqa: E402
-from quantize.prune import kernel_of  # noqa: E402
-from quantize.qat import QatConfig, choose_scheme, quantize_aware  # noqa: E402
+from quantize.train import zoo  # noqa: E402
+from quantize.compress.cluster import ClusterConfig, cluster  # noqa: E402
+from quantize.export.int8 import tensor_types, to_tflite  # noqa: E402
+from quantize.compress.prune import kernel_of  # noqa: E402
+from quantize.compress.qat import QatConfig, choose_scheme, quantize_aware  # noqa: E402
 from conftest import separable_arrays  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402

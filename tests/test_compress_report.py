@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from quantize.compress_report import Row, macro_f1, markdown, measure, write
+from quantize.compress.report import Row, macro_f1, markdown, measure, write
 from sdk.errors import ConfigError
 
 

@@ -11,9 +11,11 @@ import pytest
 pytest.importorskip("tensorflow_model_optimization")
 
 from conftest import one_window_features, one_window_scores  # noqa: E402
-from quantize import compress, compress_recipe, zoo  # noqa: E402
-from quantize.compress_cli import register  # noqa: E402
-from quantize.export import tensor_types  # noqa: E402
+from quantize.compress import stages as compress  # noqa: E402
+from quantize.compress import recipe as compress_recipe
+from quantize.train import zoo
+from quantize.compress.cli import register  # noqa: E402
+from quantize.export.int8 import tensor_types  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402

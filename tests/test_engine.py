@@ -7,7 +7,7 @@ from sdk import Bundle, ConfigError, Engine, FrontEndConfig, ModelError
 from sdk.engine import quantize
 
 tf = pytest.importorskip("tensorflow")
-from quantize.export import to_tflite  # noqa: E402
+from quantize.export.int8 import to_tflite  # noqa: E402
 
 
 def reference_outputs(tflite: bytes, windows: np.ndarray, *, xnnpack: bool) -> np.ndarray:

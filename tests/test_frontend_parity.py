@@ -6,7 +6,7 @@ from conftest import tone
 from sdk import FrontEndConfig, features, load_audio
 
 pytest.importorskip("tensorflow")
-from quantize.features import tf_features  # noqa: E402
+from quantize.data.tf_features import tf_features  # noqa: E402
 
 TOLERANCE = 1e-3  # max abs difference on log-mel / MFCC values
 CONFIGS = [

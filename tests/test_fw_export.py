@@ -182,7 +182,7 @@ def logits_bundle(bundle, speech_windows):
     import tensorflow as tf
     import tf_keras as keras
 
-    from quantize.export import to_tflite
+    from quantize.export.int8 import to_tflite
 
     tf.random.set_seed(1)
     fe = bundle.frontend
@@ -221,7 +221,7 @@ def gelu_bundle(bundle):
     import quantize  # noqa: F401
     import tf_keras as keras
 
-    from quantize.export import to_tflite
+    from quantize.export.int8 import to_tflite
 
     fe = bundle.frontend
     inputs = keras.Input((fe.clip_frames, fe.num_features))

@@ -12,7 +12,7 @@ tf = pytest.importorskip("tensorflow")
 import quantize  # noqa: E402,F401
 import tf_keras as keras  # noqa: E402
 
-from quantize.streaming import run_streaming_keras, streaming_metadata, to_streaming, to_streaming_tflite  # noqa: E402
+from quantize.export.streaming import run_streaming_keras, streaming_metadata, to_streaming, to_streaming_tflite  # noqa: E402
 from sdk.bundle import Bundle, Head  # noqa: E402
 from sdk.detector import Detector  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402

@@ -12,7 +12,8 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("pyopen_wakeword", reason="the teacher needs the 'teacher' extra (pyopen-wakeword)")
 
 from conftest import synthesize  # noqa: E402
-from quantize import soft_targets, teacher  # noqa: E402
+from quantize.train import objectives as soft_targets  # noqa: E402
+from quantize.transfer import teacher
 from sdk.errors import ConfigError, ModelError  # noqa: E402
 
 RATE = 16000

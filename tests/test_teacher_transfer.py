@@ -31,7 +31,7 @@ def _music_folder(root):
 
 
 def test_music_open_track_drops_only_a_clip_number():
-    from quantize.tasks import music_open_track
+    from quantize.data.tasks import music_open_track
 
     assert music_open_track("music/Kevin_MacLeod_-_Vibe_Ace_3.flac") == "Kevin_MacLeod_-_Vibe_Ace"
     assert music_open_track("music/sms_piano.flac") == "sms_piano"
@@ -39,7 +39,7 @@ def test_music_open_track_drops_only_a_clip_number():
 
 
 def test_music_open_split_never_puts_a_track_on_both_sides(tmp_path):
-    from quantize.tasks import music_open_split
+    from quantize.data.tasks import music_open_split
 
     root = _music_folder(tmp_path)
     splits = {}
@@ -59,7 +59,7 @@ def test_music_open_split_never_puts_a_track_on_both_sides(tmp_path):
 
 
 def test_embedding_head_pools_by_mean_or_max_and_names_a_bad_choice():
-    from quantize import zoo
+    from quantize.train import zoo
 
     x = np.random.default_rng(0).normal(size=(4, 20, 96)).astype(np.float32)
     outputs = {}
@@ -74,7 +74,7 @@ def test_embedding_head_pools_by_mean_or_max_and_names_a_bad_choice():
 
 
 def test_transfer_recipe_needs_two_labels():
-    from quantize.teacher_transfer import transfer_recipe
+    from quantize.transfer.teacher_tasks import transfer_recipe
 
     recipe = transfer_recipe(["a", "b"], teacher={"temperature": 3.0})
     assert recipe.labels == ["a", "b"] and recipe.teacher.temperature == 3.0
@@ -86,7 +86,7 @@ def test_transfer_recipe_needs_two_labels():
 def spoken(tmp_path_factory):
     """'yes' and 'no' by eight espeak-ng voices (our own audio)."""
     pytest.importorskip("pyopen_wakeword", reason="the teacher needs the 'teacher' extra (pyopen-wakeword)")
-    from quantize.data import Clip
+    from quantize.data.clips import Clip
 
     root = tmp_path_factory.mktemp("spoken")
     clips = []
@@ -98,7 +98,7 @@ def spoken(tmp_path_factory):
 
 
 def test_features_and_embeddings_are_row_for_row_and_cached(spoken, tmp_path):
-    from quantize.teacher_transfer import features_and_embeddings
+    from quantize.transfer.teacher_tasks import features_and_embeddings
     from sdk.frontend import FrontEndConfig
 
     fe = FrontEndConfig()
@@ -114,8 +114,8 @@ def test_features_and_embeddings_are_row_for_row_and_cached(spoken, tmp_path):
 
 
 def test_head_learns_the_words_and_the_student_learns_from_the_head_alone(spoken, tmp_path):
-    from quantize.fit import Arrays
-    from quantize.teacher_transfer import distil, features_and_embeddings, train_head, transfer_recipe
+    from quantize.train.fit import Arrays
+    from quantize.transfer.teacher_tasks import distil, features_and_embeddings, train_head, transfer_recipe
     from sdk.frontend import FrontEndConfig
 
     labels = ["yes", "no"]

@@ -1,4 +1,4 @@
-"""quantize.augment: SNR mixing, shift, gain, reverb, synthetic noise, SpecAugment."""
+"""quantize.data.augment: SNR mixing, shift, gain, reverb, synthetic noise, SpecAugment."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import scipy.signal
 import soundfile
 
-from quantize.augment import (
+from quantize.data.augment import (
     AugmentConfig,
     Augmenter,
     mix_at_snr,
@@ -17,7 +17,7 @@ from quantize.augment import (
     time_shift,
     write_synthetic_noise,
 )
-from quantize.data import Clip, load_features
+from quantize.data.clips import Clip, load_features
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
 

@@ -1,4 +1,4 @@
-"""quantize.data: loaders, speaker splits, silence/unknown/balance helpers, load_features."""
+"""quantize.data.clips: loaders, speaker splits, silence/unknown/balance helpers, load_features."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ import pytest
 import soundfile
 from conftest import synthesize, tone
 
-from quantize.data import (
+from quantize.data.clips import (
     SILENCE,
     UNKNOWN,
     Clip,
@@ -91,7 +91,7 @@ def test_corrupt_file_is_skipped_and_reported(tmp_path, caplog):
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     clips = from_folders(tmp_path)
     done = []
-    with caplog.at_level(logging.WARNING, logger="quantize.data"):
+    with caplog.at_level(logging.WARNING, logger="quantize.data.clips"):
         result = load_features(clips, FRONTEND, progress=done.append)
     assert done == [26]
     assert result.x.shape[0] == 25

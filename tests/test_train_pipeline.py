@@ -116,7 +116,7 @@ def test_saved_recipe_is_resolved_and_reloads(tone_run):
 
 def test_reproducible_with_same_seed(tone_folders, tmp_path):
     from quantize import recipe as qrecipe
-    from quantize.train import Arrays, fit
+    from quantize.train.classifier import Arrays, fit
 
     parsed = qrecipe.load(tiny_recipe(tone_folders, epochs=1, deterministic=True))
     rng = np.random.default_rng(0)
@@ -161,7 +161,7 @@ def test_default_recipe_reduced_end_to_end(tmp_path):
 
 def test_source_roles_share_one_speaker_split():
     from quantize import recipe as qrecipe
-    from quantize.data import Clip
+    from quantize.data.clips import Clip
 
     parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
     clips = [Clip(f"/x/{s}_{i}.wav", "a", f"spk{s}") for s in range(60) for i in range(3)]
@@ -178,7 +178,7 @@ def test_source_roles_share_one_speaker_split():
 
 def test_pinned_test_speakers():
     from quantize import recipe as qrecipe
-    from quantize.data import Clip
+    from quantize.data.clips import Clip
 
     parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}], "test_speakers": ["theo"]}})
     clips = [Clip(f"/x/{s}_{i}.wav", "a", s) for s in ("theo", "jackson", "nicolas") for i in range(50)]
@@ -190,7 +190,7 @@ def test_pinned_test_speakers():
 
 def test_train_stage_needs_features(tmp_path):
     from quantize import recipe as qrecipe
-    from quantize.train import train
+    from quantize.train.classifier import train
     from sdk.errors import ConfigError
 
     parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
@@ -200,8 +200,8 @@ def test_train_stage_needs_features(tmp_path):
 
 def test_mixed_precision_and_mirrored_strategy_give_float32_model(tone_folders, tmp_path):
     from quantize import recipe as qrecipe
-    from quantize.export import tensor_types, to_tflite
-    from quantize.train import Arrays, fit
+    from quantize.export.int8 import tensor_types, to_tflite
+    from quantize.train.classifier import Arrays, fit
 
     parsed = qrecipe.load(tiny_recipe(tone_folders, epochs=1, mixed_precision=True, strategy="mirrored"))
     rng = np.random.default_rng(0)
@@ -237,7 +237,7 @@ def test_one_unreadable_file_in_a_short_last_chunk_does_not_abort(tone_folders, 
     """Unreadable files are judged over the whole split (5 %), not per chunk of 64 clips."""
     from dataclasses import replace
 
-    from quantize import data as qdata
+    from quantize.data import clips as qdata
     from quantize import recipe as qrecipe
 
     recipe = qrecipe.load(tiny_recipe(tone_folders))

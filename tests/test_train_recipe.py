@@ -10,7 +10,8 @@ import yaml
 
 pytest.importorskip("tensorflow")
 
-from quantize import pipeline, recipe  # noqa: E402
+from quantize import pipeline  # noqa: E402
+from quantize import recipe
 from sdk.errors import ConfigError  # noqa: E402
 
 

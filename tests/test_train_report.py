@@ -1,7 +1,7 @@
 """Classification metrics worked by hand."""
 import pytest
 
-from quantize.report import classification_metrics, prediction_metrics
+from quantize.export.report import classification_metrics, prediction_metrics
 
 
 def test_metrics_by_hand():

@@ -1,4 +1,4 @@
-"""quantize.tts: engine variants, on-disk cache, trimming, bad keywords, negatives."""
+"""quantize.data.tts: engine variants, on-disk cache, trimming, bad keywords, negatives."""
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from quantize import tts
-from quantize.data import split_by_speaker
+from quantize.data import tts
+from quantize.data.clips import split_by_speaker
 from sdk.audio import read_audio
 from sdk.errors import ConfigError
 
@@ -142,7 +142,7 @@ def test_engine_that_says_nothing(script, message, tmp_path, monkeypatch):
 
 def test_word_longer_than_the_window_is_reported(tmp_path, caplog):
     text = "this sentence certainly lasts much longer than one second"
-    with caplog.at_level(logging.WARNING, logger="quantize.tts"):
+    with caplog.at_level(logging.WARNING, logger="quantize.data.tts"):
         result = tts.synthesize([text], tmp_path, variants_per_word=1, engines=("espeak-ng",))
     assert len(result.too_long) == 1 and result.too_long[0][1] > 1.5
     assert "longer than the 1.00 s window" in caplog.text

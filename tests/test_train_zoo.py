@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from quantize import zoo  # noqa: E402
-from quantize.export import tensor_types, to_tflite  # noqa: E402
+from quantize.train import zoo  # noqa: E402
+from quantize.export.int8 import tensor_types, to_tflite  # noqa: E402
 from sdk.engine import Engine  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 

@@ -10,8 +10,8 @@ pytest.importorskip("tf_keras")
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
-from quantize.adapt import GradientReversal, adabn, coral_loss, dann_lambda, gradient_reversal, train_adapted  # noqa: E402
-from quantize.backbone import build_trunk  # noqa: E402
+from quantize.transfer.adapt import GradientReversal, adabn, coral_loss, dann_lambda, gradient_reversal, train_adapted  # noqa: E402
+from quantize.transfer.backbone import build_trunk  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 
 

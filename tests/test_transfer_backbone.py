@@ -8,7 +8,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("tf_keras")
 
 
-from quantize import backbone  # noqa: E402
+from quantize.transfer import backbone  # noqa: E402
 from sdk.errors import ConfigError, ModelError  # noqa: E402
 from sdk.frontend import FrontEndConfig  # noqa: E402
 

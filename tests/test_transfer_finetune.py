@@ -9,8 +9,8 @@ pytest.importorskip("tf_keras")
 
 import tf_keras as keras  # noqa: E402
 
-from quantize.backbone import build_trunk, stage_layers  # noqa: E402
-from quantize.finetune import fine_tune, set_trainable, student_from_backbone, trainable_stage_names, unfreeze_order  # noqa: E402
+from quantize.transfer.backbone import build_trunk, stage_layers  # noqa: E402
+from quantize.transfer.finetune import fine_tune, set_trainable, student_from_backbone, trainable_stage_names, unfreeze_order  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 
 

@@ -14,9 +14,9 @@ import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
 
 from conftest import tone  # noqa: E402
-from quantize import multitask  # noqa: E402
-from quantize.backbone import build_trunk  # noqa: E402
-from quantize.export import to_tflite  # noqa: E402
+from quantize.transfer import multitask  # noqa: E402
+from quantize.transfer.backbone import build_trunk  # noqa: E402
+from quantize.export.int8 import to_tflite  # noqa: E402
 from sdk.bundle import Bundle, Head  # noqa: E402
 from sdk.cli import main  # noqa: E402
 from sdk.engine import Engine  # noqa: E402

@@ -2,7 +2,7 @@
 
 Trains a tiny CNN for a few seconds to tell a low tone, a high tone and quiet
 noise apart (so the top label is decided by a margin, not by a tie of an
-untrained net), exports it to int8 with ``quantize.export.to_tflite``, and
+untrained net), exports it to int8 with ``quantize.export.int8.to_tflite``, and
 writes a 44.1 kHz stereo clip so the runtime's resampling runs on both sides.
 Needs the ``train`` extra (TensorFlow); the aarch64 root never sees it.
 
@@ -22,7 +22,7 @@ import quantize  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads
 import tensorflow as tf
 import tf_keras as keras
 
-from quantize.export import to_tflite
+from quantize.export.int8 import to_tflite
 from sdk import Bundle, FrontEndConfig, features
 
 LABELS = ["low", "high", "_silence_"]

@@ -199,7 +199,7 @@ def reverberate(samples: np.ndarray, rir: np.ndarray) -> np.ndarray:
 
 
 def _noise_files(folder: str) -> list[pathlib.Path]:
-    from quantize.data import AUDIO_SUFFIXES
+    from quantize.data.clips import AUDIO_SUFFIXES
 
     root = pathlib.Path(folder)
     if not root.is_dir():

@@ -5,7 +5,7 @@ The trunk is a DS-CNN (Zhang et al. 2017) over the standard front end
 output is the embedding. It was trained here on a word/sound classification
 pretext task (see docs/backbone.md and :func:`pretext_data`); re-run with::
 
-    python -m quantize.backbone --out quantize/assets/backbone_v1.h5
+    python -m quantize.transfer.backbone --out quantize/assets/backbone_v1.h5
 
 Layers are named by stage (``stem_*``, ``block1_*`` ... ``blockN_*``) so that
 fine-tuning can freeze and unfreeze them stage by stage.
@@ -30,7 +30,7 @@ from sdk.frontend import FrontEndConfig
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PATH = pathlib.Path(__file__).resolve().parent / "assets" / "backbone_v1.h5"
+DEFAULT_PATH = pathlib.Path(__file__).resolve().parents[1] / "assets" / "backbone_v1.h5"
 EMBEDDING_DIM = 64
 FEATURE_MEAN, FEATURE_STD = -6.0, 5.0  # of log-mel features over the pretext data (FrontEndConfig())
 BN_MOMENTUM = 0.9  # few hundred steps per run: moving statistics must keep up
@@ -132,8 +132,8 @@ def embed(x: np.ndarray, trunk: keras.Model | None = None, *, batch_size: int = 
 
 def pretext_words(count: int = 50) -> list[str]:
     """Single TTS words for the pretext task: digits first, never the Speech Commands keywords."""
-    from quantize.tasks import SC_KEYWORDS
-    from quantize.tts import UNKNOWN_WORDS
+    from quantize.data.tasks import SC_KEYWORDS
+    from quantize.data.tts import UNKNOWN_WORDS
 
     return [w for w in UNKNOWN_WORDS if " " not in w and w not in SC_KEYWORDS][:count]
 
@@ -151,9 +151,10 @@ def pretext_data(root=None, *, words: int = 50, tts_variants: int = 10, fsdd_per
     music/noise/speech (train files/time span only). No Speech Commands and
     no RAVDESS audio: those speakers are evaluation data.
     """
-    from quantize import tasks, tts
-    from quantize.augment import AugmentConfig
-    from quantize.data import Clip
+    from quantize.data import tasks
+    from quantize.data import tts
+    from quantize.data.augment import AugmentConfig
+    from quantize.data.clips import Clip
 
     fe = frontend or FrontEndConfig()
     word_list = pretext_words(words)

@@ -23,7 +23,7 @@ import tf_keras as keras
 from sdk.errors import ConfigError
 
 MODELS: dict = {}  # models for devices: Auricle's front end in, int8 out
-TEACHER_HEADS: dict = {}  # training-time heads on a teacher's embedding (quantize.teacher); never exported
+TEACHER_HEADS: dict = {}  # training-time heads on a teacher's embedding (quantize.transfer.teacher); never exported
 # Batch-norm statistics settle within ~100 steps (Keras' 0.99 needs ~500): small
 # datasets train for only a few hundred steps, and inference uses these statistics.
 BN_MOMENTUM = 0.95
@@ -201,7 +201,7 @@ def cnn_small(input_shape, num_classes, *, filters=(16, 32, 48), dropout=0.2):
 
 @register("embedding_head", registry=TEACHER_HEADS)
 def embedding_head(input_shape, num_classes, *, filters=128, dropout=0.3, pooling="max"):
-    """The teacher's head on speech embeddings ``(windows, 96)`` (``quantize.teacher``).
+    """The teacher's head on speech embeddings ``(windows, 96)`` (``quantize.transfer.teacher``).
 
     Two 1-D convolutions over embedding time, max-pooled so the word may fall
     anywhere in the context (``pooling="mean"``: averaged, for a property of

@@ -14,7 +14,7 @@ unreadable (then the data, not one file, is broken).
 Typical use, with synthetic speech and augmentation::
 
     clips = from_speech_commands("speech_commands", keywords=["yes", "no"])
-    clips += synthesize(["yes", "no"], "cache/tts", variants_per_word=40)   # quantize.tts
+    clips += synthesize(["yes", "no"], "cache/tts", variants_per_word=40)   # quantize.data.tts
     splits = split_by_speaker(cap_unknown(clips))
     labels = ["_silence_", "_unknown_", "no", "yes"]
     x, y = load_features(splits["train"], FrontEndConfig(), labels=labels,
@@ -502,7 +502,7 @@ def load_features(
     labels : sequence of str, optional
         Class order for ``y``; default: sorted labels of ``clips``.
     augment : callable ``(samples, rng) -> samples`` or AugmentConfig, optional
-        Waveform augmentation (``quantize.augment.Augmenter``) applied to
+        Waveform augmentation (``quantize.data.augment.Augmenter``) applied to
         every copy; an ``AugmentConfig`` is turned into an ``Augmenter``.
     copies : int
         Rows per clip (each differently augmented). Rows of one clip are
@@ -538,7 +538,7 @@ def load_features(
     if unknown:
         raise ConfigError(f"load_features: clip label(s) {unknown} are not in labels={labels}")
     if augment is not None and not callable(augment):
-        from quantize.augment import Augmenter  # local: augment imports this module
+        from quantize.data.augment import Augmenter  # local: augment imports this module
 
         augment = Augmenter(augment, frontend.sample_rate, seed)
 

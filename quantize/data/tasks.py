@@ -28,7 +28,7 @@ from dataclasses import asdict
 import numpy as np
 import soundfile
 
-from quantize.data import Clip, load_features, split_by_speaker
+from quantize.data.clips import Clip, load_features, split_by_speaker
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
 
@@ -45,7 +45,7 @@ CACHE_DIR = pathlib.Path(".cache/transfer")
 
 def data_root(root=None) -> pathlib.Path:
     """``root``, else ``$AURICLE_DATA``, else ``shared/data`` beside the repository or its parent."""
-    repo = pathlib.Path(__file__).resolve().parents[1]
+    repo = pathlib.Path(__file__).resolve().parents[2]
     candidates = [root] if root else [os.environ.get("AURICLE_DATA")] if os.environ.get("AURICLE_DATA") else [
         repo.parent / "shared" / "data", repo.parent.parent / "shared" / "data"]
     path = next((pathlib.Path(c) for c in candidates if pathlib.Path(c).is_dir()), pathlib.Path(candidates[0]))

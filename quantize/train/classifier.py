@@ -20,8 +20,10 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
-from quantize import progress, soft_targets, zoo
-from quantize.fit import Arrays
+from quantize import progress
+from quantize.train import objectives as soft_targets
+from quantize.train import zoo
+from quantize.train.fit import Arrays
 from quantize.recipe import Recipe
 from sdk.errors import ConfigError
 
@@ -77,7 +79,7 @@ def _strategy(name: str):
 
 def _batches(x, targets, weights, *, batch_size, seed, augment_config, spec_augment):
     """Shuffled batches of (features, target rows, sample weights); SpecAugment masks drawn per batch."""
-    from quantize.augment import spec_augment as mask_batch
+    from quantize.data.augment import spec_augment as mask_batch
 
     epoch = [0]
 
@@ -129,7 +131,7 @@ class _EpochLog(keras.callbacks.Callback):
 
 def _objective(recipe: Recipe, arrays: Arrays, num_classes: int):
     """Loss, accuracy metric and target rows: cross-entropy, or distillation when the
-    arrays carry a teacher's softened probabilities (``quantize.soft_targets``)."""
+    arrays carry a teacher's softened probabilities (``quantize.train.objectives``)."""
     smoothing = recipe.train.label_smoothing
     if arrays.soft_train is None:
         return (keras.losses.CategoricalCrossentropy(), "accuracy",

@@ -1,14 +1,14 @@
 """The speech-embedding teacher for transfer tasks: few-shot words, emotion, sounds.
 
-``quantize.teach`` distils inside a keyword recipe's pipeline. The transfer
-benchmarks start from clip lists instead (``quantize.tasks``), so this module
+``quantize.transfer.teach`` distils inside a keyword recipe's pipeline. The transfer
+benchmarks start from clip lists instead (``quantize.data.tasks``), so this module
 gives them the same three steps on arrays, all through the one ``train.fit``:
 
 1. :func:`features_and_embeddings`: Auricle features and teacher embeddings
    of the same (augmented) audio, cached as ``.npz``;
 2. :func:`train_head`: the teacher head (``zoo.embedding_head``) on embeddings;
 3. :func:`distil`: a zoo student on features, with the head's softened
-   probabilities as targets (``quantize.soft_targets``), unlabelled rows
+   probabilities as targets (``quantize.train.objectives``), unlabelled rows
    (``y = -1``) included.
 
 :func:`transfer_recipe` writes the recipe these need for a label set, so a
@@ -23,10 +23,10 @@ from dataclasses import asdict
 
 import numpy as np
 
-from quantize import soft_targets
-from quantize.fit import Arrays
+from quantize.train import objectives as soft_targets
+from quantize.train.fit import Arrays
 from quantize.recipe import Recipe
-from quantize.teacher import SAMPLE_RATE, SpeechEmbedding, in_context
+from quantize.transfer.teacher import SAMPLE_RATE, SpeechEmbedding, in_context
 from sdk.errors import ConfigError
 
 
@@ -76,7 +76,7 @@ def features_and_embeddings(clips, frontend, labels, *, context_s: float | None 
     teacher hears each window centred in ``context_s`` seconds. Cached in
     ``cache_dir`` (when given) by clips, labels, front end, augmentation and context.
     """
-    from quantize.data import load_features
+    from quantize.data.clips import load_features
 
     key = [[asdict(c) for c in clips], list(labels), frontend.to_dict(), repr(augment), copies, seed, context_s, tag]
     path = _cache_path(cache_dir, key) if cache_dir else None
@@ -94,7 +94,7 @@ def features_and_embeddings(clips, frontend, labels, *, context_s: float | None 
 
 def train_head(recipe: Recipe, e_train, y_train, e_val, y_val, run_dir, *, verbose: int = 0):
     """The teacher head on embeddings, trained by ``train.fit`` with ``teach.head_recipe``."""
-    from quantize.teach import head_recipe
+    from quantize.transfer.teach import head_recipe
     from quantize.train import fit
 
     if recipe.teacher is None:

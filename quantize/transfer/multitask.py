@@ -156,7 +156,7 @@ def check_output_order(model: keras.Model, tflite_model: bytes, windows: np.ndar
 def export(model: keras.Model, heads, *, frontend, calibration: np.ndarray, mode: str = "int8", name: str = "multitask",
            task: str = "multitask", aggregate: str = "mean", provenance: dict | None = None) -> Bundle:
     """Convert and wrap as ONE Bundle with ``heads`` (``sdk.bundle.Head``), checking the output order."""
-    from quantize.export import to_tflite
+    from quantize.export.int8 import to_tflite
 
     heads = [h if isinstance(h, Head) else Head(h[0], tuple(h[1])) for h in heads]
     if len(heads) != len(model.outputs):

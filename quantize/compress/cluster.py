@@ -5,7 +5,7 @@ by its nearest centroid; fine-tuning moves the centroids; ``strip_clustering``
 leaves a plain model whose kernels hold at most ``k`` unique values. The
 file is no smaller as ``.tflite`` (values are still stored one by one), but
 it compresses well (gzip), and an int8 model keeps the sharing when
-converted from a cluster-preserving QAT (:mod:`quantize.qat`).
+converted from a cluster-preserving QAT (:mod:`quantize.compress.qat`).
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from quantize.fit import Arrays, fit
-from quantize.prune import PRUNABLE, copy_model, kernel_of, resolve_exclusions, weighted_layers
+from quantize.train.fit import Arrays, fit
+from quantize.compress.prune import PRUNABLE, copy_model, kernel_of, resolve_exclusions, weighted_layers
 from sdk.errors import ConfigError
 
 

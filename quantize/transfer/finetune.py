@@ -21,7 +21,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
-from quantize.backbone import build_trunk, stage_layers, stages
+from quantize.transfer.backbone import build_trunk, stage_layers, stages
 from sdk.errors import ConfigError
 
 MODES = ("frozen", "full", "progressive", "scratch")

@@ -33,7 +33,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
-from quantize.fit import KeepBest, cosine
+from quantize.train.fit import KeepBest, cosine
 from sdk.errors import ConfigError
 
 _EPS = 1e-7

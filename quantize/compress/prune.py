@@ -5,7 +5,7 @@ the first ``schedule_fraction`` of the fine-tuning steps, then stays; the
 weights kept are those of the best validation epoch after the target is
 reached. Zeros do not make a dense ``.tflite`` faster, but they compress
 (gzip size) and XNNPACK's sparse kernels can use them; for fewer MACs see
-:mod:`quantize.prune_channels`.
+:mod:`quantize.compress.channels`.
 
 ``exclude`` names layers to leave dense; ``"first"`` and ``"last"`` stand for
 the first convolution and the last dense layer, which hold few weights and
@@ -24,7 +24,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from quantize.fit import Arrays, fit
+from quantize.train.fit import Arrays, fit
 from sdk.errors import ConfigError
 
 # tfmot's registries prune and cluster Conv2D and Dense kernels, but list

@@ -3,7 +3,7 @@
 Fake-quantization nodes simulate int8 weights (per channel) and activations
 during fine-tuning, so the network learns around the rounding; the converter
 then uses the ranges learned in training. Conversion goes through
-``quantize.export.to_tflite(mode="int8")``: its representative windows only
+``quantize.export.int8.to_tflite(mode="int8")``: its representative windows only
 fix the int8 input and output tensors (every other range comes from QAT).
 
 Schemes:
@@ -27,7 +27,7 @@ import numpy as np
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow_model_optimization as tfmot
 
-from quantize.fit import Arrays, fit
+from quantize.train.fit import Arrays, fit
 from sdk.errors import ConfigError
 
 SCHEMES = ("auto", "default", "prune_preserve", "cluster_preserve")
@@ -50,8 +50,8 @@ class QatConfig:
 
 def choose_scheme(model) -> str:
     """``auto`` resolved from the weights: sparse -> prune_preserve, few values -> cluster_preserve."""
-    from quantize.cluster import unique_values_by_layer
-    from quantize.prune import PRUNABLE, kernel_of, overall_sparsity
+    from quantize.compress.cluster import unique_values_by_layer
+    from quantize.compress.prune import PRUNABLE, kernel_of, overall_sparsity
 
     if overall_sparsity(model) >= 0.3:
         return "prune_preserve"

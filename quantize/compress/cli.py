@@ -22,8 +22,8 @@ def compress(
     verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="Keras progress output."),
 ):
     """Distil, prune, cluster and quantize a trained model; each stage writes a new run folder."""
-    from quantize import compress as stages_mod
-    from quantize import compress_recipe
+    from quantize.compress import stages as stages_mod
+    from quantize.compress import recipe as compress_recipe
 
     stages = compress_recipe.load(recipe) if recipe else compress_recipe.parse(DEFAULT_STAGES)
     written = stages_mod.apply(run_dir, stages, out_dir=out, data=data, force=force, verbose=verbose)

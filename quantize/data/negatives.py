@@ -144,6 +144,6 @@ def unknown_words(keywords: Sequence[str], *, count: int | None = None, seed: in
 
 
 def _check_text(word: str) -> str:
-    from quantize.tts import check_text  # one definition of what an engine can say
+    from quantize.data.tts import check_text  # one definition of what an engine can say
 
     return check_text(word)

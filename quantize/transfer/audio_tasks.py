@@ -2,7 +2,7 @@
 
 - ``sound``: speech / music / noise on real recordings (RAVDESS + MUSAN
   speech, MUSAN + music_open music, ESC-50 + MUSAN noise), 1-s windows,
-  train/test disjoint by file, actor, track or time span (quantize/tasks.py).
+  train/test disjoint by file, actor, track or time span (quantize/data/tasks.py).
 - ``emotion``: 8 RAVDESS emotions, actors 1-4 train, 5-6 test; the model
   sees 1-s windows and a clip's score is the mean over its windows
   (Bundle ``aggregate="mean"``, as ``auricle classify`` does it).
@@ -13,7 +13,7 @@ Each writes ``OUT/model.tflite`` (an int8 Bundle) and ``OUT/metrics.json``
 (accuracy, unweighted average recall, macro F1, confusion matrix) for the
 Keras float model and for the int8 artifact run through ``sdk.classify``::
 
-    nice python -m quantize.audio_tasks emotion --out runs/emotion
+    nice python -m quantize.transfer.audio_tasks emotion --out runs/emotion
     python -m sdk.cli classify runs/emotion/model.tflite FILE.wav
 """
 from __future__ import annotations
@@ -26,13 +26,14 @@ import time
 import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
-from quantize import multitask, tasks
-from quantize.augment import AugmentConfig
-from quantize.backbone import load_backbone
-from quantize.export import to_tflite
-from quantize.finetune import fine_tune
+from quantize.transfer import multitask
+from quantize.data import tasks
+from quantize.data.augment import AugmentConfig
+from quantize.transfer.backbone import load_backbone
+from quantize.export.int8 import to_tflite
+from quantize.transfer.finetune import fine_tune
 from sdk.bundle import Bundle, DetectionDefaults, Head
-from quantize.report import prediction_metrics
+from quantize.export.report import prediction_metrics
 from sdk.classify import classify_file
 from sdk.engine import Engine
 from sdk.errors import ConfigError
@@ -42,7 +43,7 @@ INTENSITIES = ("normal", "strong")
 
 
 def classification_metrics(y_true, y_pred, labels) -> dict:
-    """``quantize.report.prediction_metrics`` in this module's compact form: rounded, recall per class."""
+    """``quantize.export.report.prediction_metrics`` in this module's compact form: rounded, recall per class."""
     m = prediction_metrics(y_true, y_pred, labels)
     return {
         "examples": m["examples"],
@@ -98,7 +99,7 @@ def run_sound(out: pathlib.Path, *, root=None, epochs: int = 12, seed: int = 0, 
     tflite = to_tflite(model, mode="int8", calibration=x[rng.permutation(len(x))[:300]])
     bundle = Bundle.create(tflite, frontend=fe, labels=labels, name="speech_music_noise", task="sound_classification",
                            aggregate="mean", detection=DetectionDefaults(threshold=0.6, hop_s=0.5),
-                           provenance={"recipe": "quantize.audio_tasks sound", "backbone": "backbone_v1 (full fine-tune)",
+                           provenance={"recipe": "quantize.transfer.audio_tasks sound", "backbone": "backbone_v1 (full fine-tune)",
                                        "data": "RAVDESS actors 1-4 + MUSAN + ESC-50 train files + music_open train tracks",
                                        "epochs": epochs})
     int8_windows = Engine(bundle).predict_batch(x_test)[0].argmax(1)
@@ -133,7 +134,7 @@ def run_emotion(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0
     tflite = to_tflite(model, mode="int8", calibration=x[np.random.default_rng(seed).permutation(len(x))[:300]])
     bundle = Bundle.create(tflite, frontend=fe, labels=labels, name="emotion", task="speech_emotion",
                            aggregate="mean", detection=DetectionDefaults(threshold=0.5, hop_s=0.5),
-                           provenance={"recipe": "quantize.audio_tasks emotion", "backbone": "backbone_v1 (full fine-tune)",
+                           provenance={"recipe": "quantize.transfer.audio_tasks emotion", "backbone": "backbone_v1 (full fine-tune)",
                                        "data": "RAVDESS actors 1-4", "test": "RAVDESS actors 5-6", "epochs": epochs})
     files = [(p, c) for p, c in dict.fromkeys((c.speaker, c.label) for c in clips["test"])]
     return {"train_windows": int(len(y)), "test_clips": len(files), "keras_float_clips": keras_metrics,
@@ -154,7 +155,7 @@ def run_multitask(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int =
     truth = dict(zip([c.speaker for c in clips["test"]], test_intensity))
     bundle = multitask.export(model, heads, frontend=fe, calibration=x[np.random.default_rng(seed).permutation(len(x))[:300]],
                               name="emotion_intensity", task="speech_emotion",
-                              provenance={"recipe": f"quantize.audio_tasks multitask ({weighting} {loss_weights or ''})",
+                              provenance={"recipe": f"quantize.transfer.audio_tasks multitask ({weighting} {loss_weights or ''})",
                                           "data": "RAVDESS actors 1-4", "test": "RAVDESS actors 5-6"})
     files_labels = [(p, c) for p, c in dict.fromkeys((c.speaker, c.label) for c in clips["test"])]
     return {"weighting": weighting, "loss_weights": loss_weights, "log_vars": log.get("log_vars"), "effective_weights": log.get("effective_weights"),

@@ -161,8 +161,8 @@ def prune_channels(model, config: ChannelPruneConfig = ChannelPruneConfig(), dat
 
     Returns ``(smaller model, info)``.
     """
-    from quantize import zoo
-    from quantize.fit import fit
+    from quantize.train import zoo
+    from quantize.train.fit import fit
 
     kept = plan(model, config)
     small = shrink(model, kept)

@@ -30,8 +30,8 @@ import numpy as np
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tf_keras as keras
 
-from quantize import compress_recipe
-from quantize.fit import Arrays
+from quantize.compress import recipe as compress_recipe
+from quantize.train.fit import Arrays
 from sdk.bundle import Bundle, Head
 from sdk.errors import ConfigError, ModelError
 from sdk.frontend import FrontEndConfig
@@ -106,8 +106,8 @@ def make_bundle(tflite: bytes, run: Run, *, name: str, mode: str, provenance: di
 def write_artifacts(model, run: Run, out: pathlib.Path, data: Arrays, *, modes, name: str, provenance: dict,
                     tflite_by_mode: dict | None = None) -> dict:
     """Convert (or take ``tflite_by_mode``), wrap as Bundles, evaluate on the test windows, save."""
-    from quantize.compress_report import evaluate
-    from quantize.export import to_tflite
+    from quantize.compress.report import evaluate
+    from quantize.export.int8 import to_tflite
 
     rng = np.random.default_rng(0)
     calibration = data.x_train[rng.permutation(len(data.x_train))[:500]]
@@ -129,8 +129,8 @@ def write_artifacts(model, run: Run, out: pathlib.Path, data: Arrays, *, modes, 
 
 def _finish(out: pathlib.Path, run: Run, stage, model, info: dict, data: Arrays, *, modes, tflite_by_mode=None,
             save_keras: bool = True, counted_model=None) -> pathlib.Path:
-    from quantize import zoo
-    from quantize.fit import accuracy
+    from quantize.train import zoo
+    from quantize.train.fit import accuracy
 
     counted = counted_model or model
     out.mkdir(parents=True)
@@ -183,8 +183,8 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
     model = run.model()
     float_modes = ("float32", "int8")
     if stage.kind == "distill":
-        from quantize import zoo
-        from quantize.distill import DistillConfig, check_pair, distill
+        from quantize.train import zoo
+        from quantize.compress.distill import DistillConfig, check_pair, distill
 
         teachers = [t.model() for t in check_teachers(run, stage)]
         if stage.student is not None:
@@ -205,29 +205,29 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
                 "best_val_accuracy": float(max(history.get("val_accuracy", [float("nan")])))}
         return _finish(out, run, stage, student, info, data, modes=float_modes)
     if stage.kind == "prune":
-        from quantize.prune import PruneConfig, prune
+        from quantize.compress.prune import PruneConfig, prune
 
         cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude), epochs=stage.epochs,
                           learning_rate=stage.learning_rate, schedule_fraction=stage.schedule_fraction, seed=stage.seed)
         pruned, info = prune(model, data, cfg, verbose=verbose)
         return _finish(out, run, stage, pruned, info, data, modes=float_modes)
     if stage.kind == "prune_channels":
-        from quantize.prune_channels import ChannelPruneConfig, prune_channels
+        from quantize.compress.channels import ChannelPruneConfig, prune_channels
 
         cfg = ChannelPruneConfig(fraction=stage.fraction, exclude=tuple(stage.exclude), round_to=stage.round_to,
                                  epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
         small, info = prune_channels(model, cfg, data, verbose=verbose)
         return _finish(out, run, stage, small, info, data, modes=float_modes)
     if stage.kind == "cluster":
-        from quantize.cluster import ClusterConfig, cluster
+        from quantize.compress.cluster import ClusterConfig, cluster
 
         cfg = ClusterConfig(clusters=stage.clusters, per_layer=dict(stage.per_layer), exclude=tuple(stage.exclude),
                             epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
         clustered, info = cluster(model, data, cfg, verbose=verbose)
         return _finish(out, run, stage, clustered, info, data, modes=float_modes)
     if stage.kind == "qat":
-        from quantize.export import to_tflite
-        from quantize.qat import QatConfig, quantize_aware
+        from quantize.export.int8 import to_tflite
+        from quantize.compress.qat import QatConfig, quantize_aware
 
         cfg = QatConfig(epochs=stage.epochs, learning_rate=stage.learning_rate, scheme=stage.scheme, seed=stage.seed)
         qat_model, info = quantize_aware(model, data, cfg, verbose=verbose)
@@ -258,7 +258,7 @@ def apply(run_dir, stages, *, out_dir=None, data=None, force: bool = False, verb
         if stage.kind == "distill":
             check_teachers(run, stage)
             if stage.student is not None:
-                from quantize import zoo
+                from quantize.train import zoo
 
                 zoo.check_params(stage.student.name, stage.student.params)
     out_root = pathlib.Path(out_dir) if out_dir else pathlib.Path(run_dir) / "compress"

@@ -4,7 +4,7 @@ Three engines with many voices give distinct synthetic "speakers": each
 variant draws an engine and voice (espeak-ng accents x voice variants such as
 ``en-us+m3``; flite ``kal16``/``slt``/``rms``/``awb``; festival ``kal``,
 ``ked`` and ``slt`` HTS), a pitch, a speed and a gain. A clip's ``speaker``
-is ``engine:voice``, so :func:`quantize.data.split_by_speaker` keeps each
+is ``engine:voice``, so :func:`quantize.data.clips.split_by_speaker` keeps each
 voice on one side of a split.
 
 Output is trimmed of leading and trailing silence (energy-based) so a keyword
@@ -12,7 +12,7 @@ sits centred when fitted to the model window, and cached on disk under a hash
 of (engine, voice, parameters, text, gain): a re-run starts no process.
 
 :func:`near_misses`, :func:`unknown_words` and :data:`UNKNOWN_WORDS`
-(negatives to synthesize) live in :mod:`quantize.negatives` and are
+(negatives to synthesize) live in :mod:`quantize.data.negatives` and are
 re-exported here.
 """
 from __future__ import annotations
@@ -35,8 +35,8 @@ import soundfile
 import soxr
 
 from quantize import progress
-from quantize.data import Clip
-from quantize.negatives import UNKNOWN_WORDS, near_misses, unknown_words  # noqa: F401  (part of this API)
+from quantize.data.clips import Clip
+from quantize.data.negatives import UNKNOWN_WORDS, near_misses, unknown_words  # noqa: F401  (part of this API)
 from sdk.audio import read_audio
 from sdk.errors import AuricleError, ConfigError
 

@@ -9,7 +9,7 @@ the teacher). This stage then
 2. adds unlabelled real audio (``teacher.unlabelled``) as windows whose only
    label is the teacher's;
 3. attaches the teacher's softened probabilities to the training arrays, so
-   the same ``train.fit`` distils the student (``quantize.soft_targets``).
+   the same ``train.fit`` distils the student (``quantize.train.objectives``).
 
 The student never sees the embedding at run time: its artifact holds only
 its own weights and Auricle's front end.
@@ -23,10 +23,11 @@ import time
 
 import numpy as np
 
-from quantize import progress, soft_targets
-from quantize.fit import Arrays
+from quantize import progress
+from quantize.train import objectives as soft_targets
+from quantize.train.fit import Arrays
 from quantize.recipe import Recipe
-from quantize.teacher import SpeechEmbedding, in_context, model_files
+from quantize.transfer.teacher import SpeechEmbedding, in_context, model_files
 from sdk.errors import AuricleError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def head_recipe(recipe: Recipe) -> Recipe:
 
 def unlabelled_windows(recipe: Recipe, embed: Embedder, *, seed: int):
     """Features and embeddings of clip-length windows of ``teacher.unlabelled`` audio."""
-    from quantize.data import AUDIO_SUFFIXES
+    from quantize.data.clips import AUDIO_SUFFIXES
     from sdk.audio import load_audio
     from sdk.frontend import features
 
@@ -110,7 +111,7 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
     with ``arrays``' windows. Unlabelled windows are appended to the training
     arrays with label ``-1``.
     """
-    from quantize import report
+    from quantize.export import report
     from quantize.train import fit
 
     teacher_dir = pathlib.Path(run_dir) / "teacher"

@@ -1,0 +1,1 @@
+"""Compression stages on a run folder: distil, prune, cluster, quantization-aware training."""

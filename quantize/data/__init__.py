@@ -1,0 +1,1 @@
+"""Audio in: clip lists from folders, manifests and Speech Commands; TTS; negatives; augmentation."""

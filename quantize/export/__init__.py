@@ -1,0 +1,1 @@
+"""Artifacts out: int8 and streaming int8 TFLite, and the report."""

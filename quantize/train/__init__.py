@@ -1,0 +1,1 @@
+"""The one fit, its objectives, the model zoo and the classifier trainer."""

@@ -1,0 +1,1 @@
+"""What a model can borrow: the backbone, fine-tuning, adaptation, multi-task heads, the speech teacher."""
