@@ -112,7 +112,7 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
     arrays with label ``-1``.
     """
     from quantize.export import report
-    from quantize.train import fit
+    from quantize.train.classifier import fit
 
     teacher_dir = pathlib.Path(run_dir) / "teacher"
     teacher_dir.mkdir(parents=True, exist_ok=True)
