@@ -28,7 +28,7 @@ import numpy as np
 from sdk.audio import load_audio
 from sdk.detector import Detector
 from sdk.errors import AudioError, ConfigError
-from sdk.smoothing import event_indices, moving_mean
+from sdk.det import DET_THRESHOLDS, miss_at_false_accepts, plot_det, sweep
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -205,76 +205,6 @@ def trace_scores(detector: Detector, samples: np.ndarray, sample_rate: int, *, b
     )
 
 
-def match(events: list[tuple[str, float]], placements: Sequence[Placement], *, tolerance_s: float):
-    """``(hits, false_accepts)`` for events ``(label, time_s)`` against the placed keywords."""
-    taken = [False] * len(placements)
-    hits = false_accepts = 0
-    for label, time_s in sorted(events, key=lambda e: e[1]):
-        for i, p in enumerate(placements):
-            if not taken[i] and p.label == label and p.start_s <= time_s <= p.end_s + tolerance_s:
-                taken[i] = True
-                hits += 1
-                break
-        else:
-            false_accepts += 1
-    return hits, false_accepts
-
-
-def sweep(
-    trace: ScoreTrace,
-    placements: Sequence[Placement],
-    detector: Detector,
-    *,
-    thresholds: Sequence[float],
-    tolerance_s: float = 1.0,
-) -> list[dict]:
-    """FRR and false accepts per hour at each threshold (one threshold for every keyword)."""
-    smoothed = moving_mean(trace.posteriors, detector.smoother.window)
-    foreground = [(k, label) for k, label in enumerate(detector.labels) if label in detector.thresholds]
-    hours = trace.duration_s / 3600.0
-    rows = []
-    for threshold in thresholds:
-        events = []
-        for k, label in foreground:
-            fired = event_indices(trace.times_s, smoothed[:, k], threshold=threshold,
-                                  min_count=detector.min_count, refractory_s=detector.refractory_s)
-            events.extend((label, float(trace.times_s[i])) for i in fired)
-        hits, false_accepts = match(events, placements, tolerance_s=tolerance_s)
-        rows.append({
-            "threshold": float(threshold),
-            "false_reject_rate": 1.0 - hits / len(placements) if placements else None,
-            "false_accepts_per_hour": false_accepts / hours,
-            "hits": hits,
-            "misses": len(placements) - hits,
-            "false_accepts": false_accepts,
-        })
-    return rows
-
-
-def plot_det(rows: list[dict], path: str | os.PathLike, *, title: str) -> bool:
-    """DET curve (false-reject rate against false accepts per hour) as PNG; False without matplotlib."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fa = np.array([r["false_accepts_per_hour"] for r in rows])
-    frr = np.array([r["false_reject_rate"] for r in rows])
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.plot(np.maximum(fa, 0.1), frr * 100, marker=".")
-    ax.set_xscale("log")
-    ax.set_xlabel("false accepts per hour (0 drawn at 0.1)")
-    ax.set_ylabel("false-reject rate (%)")
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
-
-
 def evaluate_stream(
     detector: Detector,
     clips: dict[str, list[Path]],
@@ -294,8 +224,7 @@ def evaluate_stream(
         keywords_per_minute=keywords_per_minute, rng=np.random.default_rng(seed),
     )
     trace = trace_scores(detector, stream, rate)
-    grid = sorted(set(np.round(np.linspace(0.05, 0.99, 48), 3).tolist() if thresholds is None else thresholds)
-                  | set(detector.thresholds.values()))
+    grid = sorted(set(DET_THRESHOLDS if thresholds is None else thresholds) | set(detector.thresholds.values()))
     rows = sweep(trace, placements, detector, thresholds=grid, tolerance_s=tolerance_s)
     default = next(r for r in rows if r["threshold"] == float(min(detector.thresholds.values())))
     return {
@@ -315,6 +244,7 @@ def evaluate_stream(
             "refractory_s": detector.refractory_s, "vad": detector.vad, "tolerance_s": tolerance_s,
         },
         "operating_point": default,
+        "miss_at_false_accepts_per_hour": miss_at_false_accepts(rows, trace.duration_s),
         "det": rows,
         "inferences": int((~trace.skipped).sum()),
         "skipped": int(trace.skipped.sum()),
@@ -370,8 +300,19 @@ def evaluate_stream_command(
         f"{op['threshold']:.2f} false-reject rate {op['false_reject_rate']:.3f}, "
         f"{op['false_accepts_per_hour']:.1f} false accepts per hour (RTF {report['real_time_factor']:.4f})"
     )
+    for point in report["miss_at_false_accepts_per_hour"]:
+        typer.echo(_describe(point))
     if out is None:
         typer.echo(text)
+
+
+def _describe(point: dict) -> str:
+    at = f"at <= {point['false_accepts_per_hour_target']:g} false accepts per hour: "
+    if point["threshold"] is None:
+        return at + "no threshold in the sweep gets there"
+    note = "" if point["resolved"] else f" (too little background to resolve this rate; {point['note']})"
+    return (at + f"miss rate {point['false_reject_rate']:.3f} at threshold {point['threshold']:.4f}, "
+            f"{point['false_accepts_per_hour']:.2f} per hour measured{note}")
 
 
 def register(app) -> None:

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 import stream_model
 from sdk.detector import Detector
 from sdk.errors import ConfigError
-from sdk.stream_eval import Placement, build_stream, keyword_files, match, register, sweep, trace_scores
+from sdk.det import match, miss_at_false_accepts, sweep
+from sdk.stream_eval import Placement, build_stream, keyword_files, register, trace_scores
 
 RATE = 16000
 
@@ -73,6 +74,18 @@ def test_sweep_replays_the_online_detector(yes_bundle, synthetic_corpus):
         rows[2]["hits"] + rows[2]["false_accepts"]
 
 
+def test_miss_rate_at_a_false_accept_budget_takes_the_best_row_under_it():
+    rows = [{"threshold": t, "false_reject_rate": frr, "false_accepts_per_hour": fa}
+            for t, frr, fa in [(0.5, 0.0, 6.0), (0.8, 0.1, 1.0), (0.9, 0.3, 0.4), (0.95, 0.2, 0.45), (0.99, 0.6, 0.0)]]
+    one, half, tenth = miss_at_false_accepts(rows, duration_s=2 * 3600)
+    assert (one["threshold"], one["false_reject_rate"]) == (0.8, 0.1)  # 1.0 per hour is within a budget of 1
+    assert (half["threshold"], half["false_reject_rate"]) == (0.95, 0.2)  # fewest misses, not highest threshold
+    assert (tenth["threshold"], tenth["false_reject_rate"]) == (0.99, 0.6)
+    assert one["resolved"] and half["resolved"] and not tenth["resolved"]  # 2 h cannot show 0.1 per hour
+    (none,) = miss_at_false_accepts(rows[:2], duration_s=3600, targets=(0.5,))
+    assert none["threshold"] is None and none["false_reject_rate"] is None
+
+
 def test_manifest_and_bad_inputs(tmp_path, synthetic_corpus):
     manifest = tmp_path / "m.csv"
     manifest.write_text(f"path,label\n{synthetic_corpus}/keywords/yes/yes0.wav,yes\nx.wav,maybe\n")
@@ -102,6 +115,10 @@ def test_cli_on_real_backgrounds(yes_bundle, shared_data, tmp_path, synthetic_co
     assert report["stream"]["keywords"] == 4
     assert {"false_reject_rate", "false_accepts_per_hour", "threshold"} <= set(report["operating_point"])
     assert len(report["det"]) >= 40
+    budgets = report["miss_at_false_accepts_per_hour"]
+    assert [b["false_accepts_per_hour_target"] for b in budgets] == [1.0, 0.5, 0.1]
+    assert not any(b["resolved"] for b in budgets)  # one minute resolves none of them, and says so
+    assert "at <= 0.1 false accepts per hour" in result.output
     try:
         import matplotlib  # noqa: F401
         assert plot.stat().st_size > 1000
