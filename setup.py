@@ -42,6 +42,8 @@ EXTRAS = {
         *TEACHER,
     ],
     "teacher": TEACHER,
+    # The open wake-word peers, scored side by side in benchmarks/wakeword.py (same platforms as the teacher).
+    "bench": [*TEACHER, 'pymicro-wakeword==2.5.0; sys_platform == "linux" or sys_platform == "win32"'],
 }
 EXTRAS["dev"] = sorted(
     {req for reqs in EXTRAS.values() for req in reqs}

@@ -9,6 +9,7 @@ accept at it: 0 false accepts in 2 hours says "under 0.5 per hour", not
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -36,19 +37,39 @@ def match(events: list[tuple[str, float]], placements: Sequence, *, tolerance_s:
     return hits, false_accepts
 
 
-def sweep(trace, placements: Sequence, detector, *, thresholds: Sequence[float], tolerance_s: float = 1.0) -> list[dict]:
+@dataclass(frozen=True)
+class EventRule:
+    """How scores become events: which score columns are keywords, smoothing window, hits in a row, refractory."""
+
+    labels: tuple[str, ...]  # one per score column
+    keywords: tuple[str, ...]  # the columns that fire events
+    window: int = 1  # hops averaged before the threshold
+    min_count: int = 1
+    refractory_s: float = 2.0
+
+    @classmethod
+    def of(cls, detector) -> "EventRule":
+        """The rule an ``sdk.Detector`` applies online."""
+        return cls(tuple(detector.labels), tuple(detector.thresholds), detector.smoother.window,
+                   detector.min_count, detector.refractory_s)
+
+    def events(self, trace, threshold: float) -> list[tuple[str, float]]:
+        smoothed = moving_mean(trace.posteriors, self.window)
+        events = []
+        for k, label in enumerate(self.labels):
+            if label in self.keywords:
+                fired = event_indices(trace.times_s, smoothed[:, k], threshold=threshold,
+                                      min_count=self.min_count, refractory_s=self.refractory_s)
+                events.extend((label, float(trace.times_s[i])) for i in fired)
+        return events
+
+
+def sweep(trace, placements: Sequence, rule: EventRule, *, thresholds: Sequence[float], tolerance_s: float = 1.0) -> list[dict]:
     """FRR and false accepts per hour at each threshold (one threshold for every keyword)."""
-    smoothed = moving_mean(trace.posteriors, detector.smoother.window)
-    foreground = [(k, label) for k, label in enumerate(detector.labels) if label in detector.thresholds]
     hours = trace.duration_s / 3600.0
     rows = []
     for threshold in thresholds:
-        events = []
-        for k, label in foreground:
-            fired = event_indices(trace.times_s, smoothed[:, k], threshold=threshold,
-                                  min_count=detector.min_count, refractory_s=detector.refractory_s)
-            events.extend((label, float(trace.times_s[i])) for i in fired)
-        hits, false_accepts = match(events, placements, tolerance_s=tolerance_s)
+        hits, false_accepts = match(rule.events(trace, threshold), placements, tolerance_s=tolerance_s)
         rows.append({
             "threshold": float(threshold),
             "false_reject_rate": 1.0 - hits / len(placements) if placements else None,

@@ -28,7 +28,7 @@ import numpy as np
 from sdk.audio import load_audio
 from sdk.detector import Detector
 from sdk.errors import AudioError, ConfigError
-from sdk.det import DET_THRESHOLDS, miss_at_false_accepts, plot_det, sweep
+from sdk.det import DET_THRESHOLDS, EventRule, miss_at_false_accepts, plot_det, sweep
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 
@@ -225,7 +225,7 @@ def evaluate_stream(
     )
     trace = trace_scores(detector, stream, rate)
     grid = sorted(set(DET_THRESHOLDS if thresholds is None else thresholds) | set(detector.thresholds.values()))
-    rows = sweep(trace, placements, detector, thresholds=grid, tolerance_s=tolerance_s)
+    rows = sweep(trace, placements, EventRule.of(detector), thresholds=grid, tolerance_s=tolerance_s)
     default = next(r for r in rows if r["threshold"] == float(min(detector.thresholds.values())))
     return {
         "model": detector.bundle.name,

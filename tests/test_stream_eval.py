@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 import stream_model
 from sdk.detector import Detector
 from sdk.errors import ConfigError
-from sdk.det import match, miss_at_false_accepts, sweep
+from sdk.det import EventRule, match, miss_at_false_accepts, sweep
 from sdk.stream_eval import Placement, build_stream, keyword_files, register, trace_scores
 
 RATE = 16000
@@ -62,7 +62,7 @@ def test_sweep_replays_the_online_detector(yes_bundle, synthetic_corpus):
                                       keywords_per_minute=6, rng=np.random.default_rng(1))
     detector = Detector(yes_bundle)
     trace = trace_scores(detector, stream, RATE)
-    rows = sweep(trace, placements, detector, thresholds=[0.3, 0.6, 0.95])
+    rows = sweep(trace, placements, EventRule.of(detector), thresholds=[0.3, 0.6, 0.95])
     online = Detector(yes_bundle).feed(stream)
     at_default = rows[1]
     assert (at_default["hits"], at_default["false_accepts"]) == match(
