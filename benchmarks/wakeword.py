@@ -38,10 +38,9 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from results_io import write  # noqa: E402
-from sdk.audio import load_audio  # noqa: E402
 from sdk.det import DET_THRESHOLDS, miss_at_false_accepts, sweep  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
-from sdk.stream_eval import audio_files, build_stream  # noqa: E402
+from sdk.stream_eval import audio_files, background_once, build_stream  # noqa: E402
 from wakeword_scorers import RATE, model_bytes, score_auricle, score_microwakeword, score_openwakeword  # noqa: E402
 
 PEER_PHRASES = {"alexa": "alexa", "hey_jarvis": "hey jarvis", "hey_mycroft": "hey mycroft", "okay_nabu": "okay nabu"}
@@ -58,20 +57,7 @@ def default_data() -> pathlib.Path:
 
 
 def background_stream(files: list[pathlib.Path], max_s: float) -> np.ndarray:
-    """Each file once, in order, at ``BACKGROUND_DB`` RMS, until ``max_s``; silent files are left out."""
-    pieces, total = [], 0
-    for path in files:
-        piece = load_audio(path, RATE)
-        rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if piece.size else 0.0
-        if rms < 1e-5:
-            continue
-        pieces.append(piece * np.float32(10 ** (BACKGROUND_DB / 20) / rms))
-        total += piece.shape[0]
-        if total >= max_s * RATE:
-            break
-    if not pieces:
-        raise ConfigError("wakeword: no audible background audio")
-    return np.clip(np.concatenate(pieces)[: int(max_s * RATE)], -1.0, 1.0)
+    return background_once(files, sample_rate=RATE, max_s=max_s, background_db=BACKGROUND_DB)
 
 
 def synthetic_positives(phrase: str, count: int, seed: int, cache: pathlib.Path) -> list[pathlib.Path]:

@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # sdk modules that define ``register(app)``; each adds runtime commands.
-_SDK_COMMANDS = ("sdk.commands", "sdk.listen", "sdk.stream_eval", "sdk.wyoming_service")
+_SDK_COMMANDS = ("sdk.commands", "sdk.listen", "sdk.stream_eval", "sdk.calibrate", "sdk.wyoming_service")
 # Optional modules and the extra that installs each; a command that needs a
 # missing one says which extra to install instead of printing a traceback.
 EXTRA_FOR_MODULE = {

@@ -177,6 +177,28 @@ def build_stream(
     return stream, placements
 
 
+def background_once(files: Sequence[Path], *, sample_rate: int, max_s: float | None = None,
+                    background_db: float = -30.0) -> np.ndarray:
+    """Every file once, in order, each at ``background_db`` dBFS RMS (silent ones left out), up to ``max_s``.
+
+    For counting false accepts per hour: no second of audio counts twice.
+    """
+    pieces, total = [], 0
+    limit = None if max_s is None else int(max_s * sample_rate)
+    for path in files:
+        piece = load_audio(path, sample_rate)
+        rms = float(np.sqrt(np.mean(piece.astype(np.float64) ** 2))) if piece.size else 0.0
+        if rms < 1e-5:
+            continue
+        pieces.append(piece * np.float32(10 ** (background_db / 20) / rms))
+        total += piece.shape[0]
+        if limit is not None and total >= limit:
+            break
+    if not pieces:
+        raise AudioError(f"no audible background audio in {len(files)} file(s)")
+    return np.clip(np.concatenate(pieces)[:limit], -1.0, 1.0)
+
+
 # ------------------------------------------------------------------ score
 def trace_scores(detector: Detector, samples: np.ndarray, sample_rate: int, *, block_s: float = 1.0) -> ScoreTrace:
     """Run ``detector`` over a whole stream once, recording every hop's raw posterior."""
