@@ -4,7 +4,7 @@ Three engines with many voices give distinct synthetic "speakers": each
 variant draws an engine and voice (espeak-ng accents x voice variants such as
 ``en-us+m3``; flite ``kal16``/``slt``/``rms``/``awb``; festival ``kal``,
 ``ked`` and ``slt`` HTS), a pitch, a speed and a gain. A clip's ``speaker``
-is ``engine:voice``, so :func:`quantize.data.clips.split_by_speaker` keeps each
+is ``engine:voice``, so :func:`quantize.data.balance.split_by_speaker` keeps each
 voice on one side of a split.
 
 Output is trimmed of leading and trailing silence (energy-based) so a keyword
@@ -36,7 +36,7 @@ import soxr
 
 from quantize import progress
 from quantize.data.clips import Clip
-from quantize.data.negatives import UNKNOWN_WORDS, near_misses, unknown_words  # noqa: F401  (part of this API)
+from quantize.data.negatives import UNKNOWN_WORDS, check_text, near_misses, unknown_words  # noqa: F401  (part of this API)
 from sdk.audio import read_audio
 from sdk.errors import AuricleError, ConfigError
 
@@ -148,15 +148,6 @@ def _command(variant: Variant, out_path: str) -> list[str]:
 
 
 # ------------------------------------------------------------- synthesis
-
-
-def check_text(word: str) -> str:
-    """The text to speak, or ConfigError for a keyword no engine can say."""
-    if not isinstance(word, str) or not word.strip():
-        raise ConfigError(f"tts: keyword {word!r} is empty; give the words to say")
-    if not re.search(r"[^\W\d_]", word):
-        raise ConfigError(f"tts: keyword {word!r} has no letters; spell numbers and symbols as words")
-    return " ".join(word.split())
 
 
 def trim_silence(samples: np.ndarray, sample_rate: int, *, below_db: float = _TRIM_BELOW_DB, pad_s: float = 0.02) -> np.ndarray:
