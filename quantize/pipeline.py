@@ -71,7 +71,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     if recipe.compress:
         from quantize.compress.stages import apply
 
-        apply(run_.path, recipe.compress, verbose=0 if verbose == 0 else 2)
+        apply(run_.path, recipe.compress, arrays=run_.arrays, verbose=0 if verbose == 0 else 2)
     return run_.path
 
 
@@ -147,7 +147,8 @@ def _train(recipe: Recipe, run_: Run, arrays, embeddings, embed, calibration, ti
     model, history = fit(recipe, arrays, run_.path, verbose=verbose)
     model.save(run_.path / "model.keras")
     (run_.path / "history.json").write_text(json.dumps(history, indent=2))
-    if keep_features or recipe.compress:  # compression stages fine-tune on these
+    run_.arrays = arrays  # the compression stages fine-tune on these, in memory
+    if keep_features or recipe.compress:  # on disk too: a stage run later from the folder needs them
         arrays.save(run_.path / "features.npz")
     timings["train_s"] = time.perf_counter() - t
     return model, history, extra

@@ -106,6 +106,7 @@ class Run:
     calibration: dict = field(default_factory=lambda: dict(DEFAULT_CALIBRATION))
     metrics: dict = field(default_factory=dict)
     features_path: pathlib.Path | None = None
+    arrays: object = field(default=None, repr=False)  # the feature arrays, once loaded (or handed over in memory)
 
     # ------------------------------------------------------------ open / create
 
@@ -142,8 +143,10 @@ class Run:
 
     def child(self, path, *, force: bool = False) -> "Run":
         """A new run folder that inherits labels, front end, detection, calibration and features."""
-        return Run.create(path, labels=self.labels, frontend=self.frontend, detection=self.detection,
-                          calibration=self.calibration, features_path=self.features_path, force=force)
+        child = Run.create(path, labels=self.labels, frontend=self.frontend, detection=self.detection,
+                           calibration=self.calibration, features_path=self.features_path, force=force)
+        child.arrays = self.arrays
+        return child
 
     # ------------------------------------------------------------------ inputs
 
@@ -151,14 +154,18 @@ class Run:
         return load_model(self.path / "model.keras")
 
     def data(self):
+        """The feature arrays: those in memory, else ``features_path`` (read once)."""
         from quantize.train.fit import Arrays
 
+        if self.arrays is not None:
+            return self.arrays
         if self.features_path is None:
             raise ConfigError(
                 f"{self.path}: no features.npz and no metrics.json 'features' entry; pass the arrays with "
                 "--data FILE.npz (x_train, y_train, x_val, y_val, x_test, y_test)"
             )
-        return Arrays.load(self.features_path)
+        self.arrays = Arrays.load(self.features_path)
+        return self.arrays
 
     def calibration_windows(self, x_train: np.ndarray) -> np.ndarray:
         return calibration_windows(x_train, size=self.calibration["size"], seed=self.calibration["seed"])
@@ -196,6 +203,19 @@ class Run:
         (self.path / "metrics.json").write_text(json.dumps(metrics, indent=2, default=json_default))
         self.metrics = metrics
         return metrics
+
+    def write_report(self, title: str, lines: list[str]) -> pathlib.Path:
+        """``report.md``: a title, the given lines, and a table of the artifacts in ``metrics.json``."""
+        rows = ["| artifact | bytes | gzip bytes | test accuracy | macro F1 |", "|---|---:|---:|---:|---:|"]
+        for mode, info in self.metrics.get("artifacts", {}).items():
+            test = info.get("test")
+            quality = f"{100 * test['accuracy']:.2f}% | {test['macro_f1']:.3f}" if test else "- | -"
+            rows.append(f"| {info['file']} ({mode}) | {info['bundle_bytes']:,} | {info['gzip_bytes']:,} | {quality} |")
+        detection = f"Detection defaults in every artifact: threshold {self.detection.threshold}" + (
+            f", per label {self.detection.thresholds}" if self.detection.thresholds else "") + "."
+        path = self.path / "report.md"
+        path.write_text("\n".join([f"# {title}", "", *lines, "", *rows, "", detection, ""]))
+        return path
 
 
 def _features_path(path: pathlib.Path, metrics: dict, data) -> pathlib.Path | None:

@@ -142,3 +142,4 @@ def test_compressed_artifacts_keep_the_recipes_detection(tmp_path):
             detection = Bundle.load(artifact).detection
             assert (detection.threshold, detection.thresholds, detection.min_count) == (0.55, {"yes": 0.65}, 3), artifact
     assert json.loads((outs[0] / "metrics.json").read_text())["detection"]["threshold"] == 0.55
+    assert "threshold 0.55" in (outs[1] / "report.md").read_text()

@@ -14,7 +14,7 @@ names. Each stage writes into its own new folder:
   settings (inherited, so every artifact keeps the recipe's ``detection:``),
   params, MACs, what the stage did, and accuracy / macro F1 / bytes of each
   artifact on the test windows,
-- ``stage.json``: the resolved stage options.
+- ``stage.json``: the resolved stage options; ``report.md``: a short summary.
 
 :func:`apply` checks every stage (and every teacher folder) before any work
 and refuses to overwrite an existing output folder.
@@ -79,6 +79,9 @@ def _finish(out_path: pathlib.Path, run: Run, stage, model, info: dict, data: Ar
     metrics["artifacts"] = write_artifacts(model, run, out, data, modes=modes, name=out.path.name,
                                            provenance=provenance, tflite_by_mode=tflite_by_mode)
     out.write_metrics(metrics)
+    out.write_report(f"{out.path.name}: {stage.kind} of {run.path}", [
+        f"{metrics['model']['params']:,} parameters, {metrics['model']['macs']:,} MACs per window.",
+        f"What the stage did: {json.dumps(info, default=json_default)}"])
     (out.path / "stage.json").write_text(json.dumps(stage.model_dump(), indent=2, default=json_default))
     return out.path
 
@@ -169,18 +172,22 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
     raise ConfigError(f"compress: unknown stage {stage.kind!r}")
 
 
-def apply(run_dir, stages, *, out_dir=None, data=None, force: bool = False, verbose: int = 0) -> list[pathlib.Path]:
+def apply(run_dir, stages, *, out_dir=None, data=None, arrays: Arrays | None = None, force: bool = False,
+          verbose: int = 0) -> list[pathlib.Path]:
     """Apply ``stages`` (a parsed list, a ``compress:`` list, or a YAML path) in order.
 
     Stage ``i`` writes ``<out_dir>/<i+1:02d>_<stage>``; ``out_dir`` defaults to
-    ``<run_dir>/compress``. Returns the folders written, in order.
+    ``<run_dir>/compress``. Returns the folders written, in order. ``data``: a
+    features ``.npz`` other than the run's; ``arrays``: the run's feature arrays
+    already in memory (training hands them over rather than reading them back).
     """
     if isinstance(stages, (str, pathlib.Path)):
         stages = compress_recipe.load(stages)
     elif stages and not all(hasattr(s, "kind") for s in stages):
         stages = compress_recipe.parse(stages)
     run = open_run(run_dir, data=data)
-    if run.features_path is None:
+    run.arrays = arrays
+    if run.features_path is None and arrays is None:
         run.data()  # raises the explanatory ConfigError
     for stage in stages:  # check all before any work
         if stage.kind == "distill":
@@ -202,5 +209,7 @@ def apply(run_dir, stages, *, out_dir=None, data=None, force: bool = False, verb
         out = run_stage(stage, run, out, verbose=verbose)
         written.append(out)
         if stage.kind not in ("qat", "ptq"):
+            arrays = run.arrays
             run = open_run(out, data=run.features_path)
+            run.arrays = arrays
     return written
