@@ -300,6 +300,20 @@ class Synthesized(list):
     too_long: list
 
 
+def _check_request(words, variants_per_word: int, engines):
+    """``(words, texts to speak, engines)``, or ConfigError before anything is synthesized."""
+    if variants_per_word < 1:
+        raise ConfigError(f"synthesize: variants_per_word={variants_per_word} must be >= 1")
+    if isinstance(words, str):
+        words = [words]
+    engines = tuple(engines)
+    if not engines:
+        raise ConfigError("synthesize: engines is empty")
+    for engine in engines:
+        _require(engine)
+    return words, [check_text(w) for w in words], engines
+
+
 def synthesize(
     words: Sequence[str],
     out_dir,
@@ -341,16 +355,7 @@ def synthesize(
         letters, or an engine that is missing; for the word and engine when
         an engine fails or says nothing.
     """
-    if variants_per_word < 1:
-        raise ConfigError(f"synthesize: variants_per_word={variants_per_word} must be >= 1")
-    if isinstance(words, str):
-        words = [words]
-    engines = tuple(engines)
-    if not engines:
-        raise ConfigError("synthesize: engines is empty")
-    for engine in engines:
-        _require(engine)
-    texts = [check_text(w) for w in words]
+    words, texts, engines = _check_request(words, variants_per_word, engines)
     out = pathlib.Path(out_dir)
     jobs = [(word, text, v) for word, text in zip(words, texts) for v in plan_variants(text, variants_per_word, engines=engines, seed=seed)]
     done = _synthesize_all([(text, v) for _, text, v in jobs], out, workers,

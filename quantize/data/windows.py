@@ -134,12 +134,10 @@ def load_features(
 
     rows, ys, clip_index, skipped, cropped, audio_rows = _rows(clips, frontend, index_of, augment, copies, seed,
                                                               progress, keep_audio)
-    limit_s = frontend.clip_samples / frontend.sample_rate
-    _report(len(clips), skipped, cropped, max_skipped_fraction, limit_s)
-    x = np.stack(rows).astype(np.float32, copy=False) if rows else np.zeros((0, frontend.clip_frames, frontend.num_features), np.float32)
-    result = Features(
-        x, np.asarray(ys, np.int64), labels=labels, clip_index=np.asarray(clip_index, np.int64), skipped=skipped, cropped=cropped
-    )
+    _report(len(clips), skipped, cropped, max_skipped_fraction, frontend.clip_samples / frontend.sample_rate)
+    empty = np.zeros((0, frontend.clip_frames, frontend.num_features), np.float32)
+    result = Features(np.stack(rows).astype(np.float32, copy=False) if rows else empty, np.asarray(ys, np.int64),
+                      labels=labels, clip_index=np.asarray(clip_index, np.int64), skipped=skipped, cropped=cropped)
     result.audio = np.stack(audio_rows) if keep_audio and audio_rows else None
     return result
 
