@@ -95,7 +95,7 @@ def features_and_embeddings(clips, frontend, labels, *, context_s: float | None 
 def train_head(recipe: Recipe, e_train, y_train, e_val, y_val, run_dir, *, verbose: int = 0):
     """The teacher head on embeddings, trained by ``train.fit`` with ``teach.head_recipe``."""
     from quantize.transfer.teach import head_recipe
-    from quantize.train import fit
+    from quantize.train.classifier import fit
 
     if recipe.teacher is None:
         raise ConfigError(f"{recipe.source}: train_head needs a recipe with a teacher: section")
@@ -105,7 +105,7 @@ def train_head(recipe: Recipe, e_train, y_train, e_val, y_val, run_dir, *, verbo
 
 def distil(recipe: Recipe, head, arrays: Arrays, e_train, run_dir, *, verbose: int = 0):
     """A zoo student trained on ``arrays`` with ``head``'s soft targets on ``e_train`` (row for row)."""
-    from quantize.train import fit
+    from quantize.train.classifier import fit
 
     if recipe.teacher is None:
         raise ConfigError(f"{recipe.source}: distil needs a recipe with a teacher: section")
@@ -120,7 +120,7 @@ def distil(recipe: Recipe, head, arrays: Arrays, e_train, run_dir, *, verbose: i
 
 def scratch(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 0):
     """The same student without the teacher: the distillation's control."""
-    from quantize.train import fit
+    from quantize.train.classifier import fit
 
     model, _ = fit(recipe.model_copy(update={"teacher": None}), arrays, run_dir, verbose=verbose)
     return model
