@@ -233,14 +233,22 @@ def _features_path(path: pathlib.Path, metrics: dict, data) -> pathlib.Path | No
 
 
 def _detection(path: pathlib.Path, metrics: dict) -> DetectionDefaults:
-    if "detection" in metrics:
-        return DetectionDefaults(**metrics["detection"])
-    recipe_path = path / "recipe.yaml"
-    if recipe_path.is_file():
+    """From ``metrics.json``, else (a training folder older than that entry) ``recipe.yaml``; checked
+    as a recipe's ``detection:`` section is, since every artifact and MCU header copies it."""
+    import pydantic
+
+    from quantize.recipe import Detection
+
+    source, section = path / "metrics.json", metrics.get("detection")
+    if section is None and (path / "recipe.yaml").is_file():
+        source = path / "recipe.yaml"
         try:
-            section = (yaml.safe_load(recipe_path.read_text()) or {}).get("detection")
+            section = (yaml.safe_load(source.read_text()) or {}).get("detection")
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{recipe_path}: not valid YAML ({exc})") from None
-        if section:
-            return DetectionDefaults(**section)
-    return DetectionDefaults()
+            raise ConfigError(f"{source}: not valid YAML ({exc})") from None
+    try:
+        return DetectionDefaults(**Detection(**(section or {})).model_dump())
+    except pydantic.ValidationError as exc:
+        problems = "; ".join(f"detection.{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None

@@ -68,3 +68,14 @@ def test_to_bundle_marks_background_labels(tiny_model_int8):
     _, tflite, _, _ = tiny_model_int8
     bundle = to_bundle(tflite, frontend=FrontEndConfig(), labels=["_unknown_", "go", "_silence_"], name="t")
     assert bundle.heads[0].background == ("_unknown_", "_silence_") and bundle.detection == DetectionDefaults()
+
+
+def test_a_bad_detection_in_a_run_folder_is_refused_naming_file_and_key(tmp_path):
+    run = Run.create(tmp_path / "run", labels=LABELS, frontend=FrontEndConfig())
+    (run.path / "model.keras").write_text("")
+    run.write_metrics({})
+    metrics = json.loads((run.path / "metrics.json").read_text())
+    metrics["detection"]["threshold"] = 1.2  # edited by hand
+    (run.path / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(ConfigError, match=r"metrics.json: detection.threshold: threshold=1.2 must be in \(0, 1\]"):
+        Run.open(run.path)
