@@ -6,7 +6,7 @@ same sources, same speakers, same seed. Generated silence and TTS clips are
 not audio files of the benchmark's data, so only file sources count here.
 No unknown-class capping: every clip of a held-out speaker is scored.
 
-Caveat: ``quantize.data.clips.split_by_speaker`` places speakers by the order of the
+Caveat: ``quantize.data.balance.split_by_speaker`` places speakers by the order of the
 ``data.split`` keys. A recipe read back from an artifact's provenance (JSON
 with sorted keys) has lost that order, so :func:`split_paths` puts such a
 dict's keys back in the order recipe files use: train, val, test.
@@ -25,14 +25,14 @@ def split_paths(recipe) -> dict[str, set[str]]:
     an artifact's provenance carries) or a ``quantize.recipe.Recipe``.
     """
     try:
-        from quantize import pipeline
+        from quantize.data import splits
         from quantize import recipe as qrecipe
     except ImportError as exc:
         raise ConfigError(f"held-out split: the training pipeline (quantize.pipeline) is not available ({exc})") from None
     parsed = qrecipe.load(recipe)
     out: dict[str, set[str]] = {"train": set(), "val": set(), "test": set()}
-    for _, source, clips in pipeline._file_sources(parsed):
-        for split, part in pipeline._split(clips, source.role, parsed).items():
+    for _, source, clips in splits.read_sources(parsed):
+        for split, part in splits.split_source(clips, source.role, parsed).items():
             out[split] |= {os.path.normpath(c.path) for c in part}
     return out
 

@@ -1,7 +1,7 @@
 """Cache 12-class Speech Commands features (speaker-disjoint split) to .npz.
 
 Used by benchmarks/compress_speech_commands.py. Features come from
-sdk.frontend through quantize.data.clips.load_features (default FrontEndConfig).
+sdk.frontend through quantize.data.windows.load_features (default FrontEndConfig).
 """
 from __future__ import annotations
 
@@ -11,16 +11,19 @@ import pathlib
 
 import numpy as np
 
-from quantize.data import clips as data
+from quantize.data.balance import split_by_speaker
+from quantize.data.labels import SILENCE, UNKNOWN
+from quantize.data.sources import from_speech_commands
+from quantize.data.windows import load_features
 from sdk.frontend import FrontEndConfig
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
-LABELS = [data.SILENCE, data.UNKNOWN, *KEYWORDS]
+LABELS = [SILENCE, UNKNOWN, *KEYWORDS]
 
 
 def build(root: str, out: pathlib.Path, *, seed: int = 0, train_copies: int = 1) -> pathlib.Path:
-    clips = data.from_speech_commands(root, keywords=KEYWORDS)
-    splits = data.split_by_speaker(clips, fractions={"train": 0.7, "val": 0.1, "test": 0.2}, seed=seed)
+    clips = from_speech_commands(root, keywords=KEYWORDS)
+    splits = split_by_speaker(clips, fractions={"train": 0.7, "val": 0.1, "test": 0.2}, seed=seed)
     frontend = FrontEndConfig()
     arrays = {}
     augment = None
@@ -30,7 +33,7 @@ def build(root: str, out: pathlib.Path, *, seed: int = 0, train_copies: int = 1)
         augment = AugmentConfig()
     for split, split_clips in splits.items():
         copies = train_copies if split == "train" else 1
-        feats = data.load_features(split_clips, frontend, labels=LABELS, seed=seed,
+        feats = load_features(split_clips, frontend, labels=LABELS, seed=seed,
                                    augment=augment if split == "train" else None, copies=copies)
         arrays[f"x_{split}"], arrays[f"y_{split}"] = feats.x, feats.y
         arrays[f"speakers_{split}"] = np.asarray(sorted({c.speaker for c in split_clips}))

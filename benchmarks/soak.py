@@ -45,6 +45,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import results_io  # noqa: E402
+from quantize.data import data_root  # noqa: E402  (no TensorFlow: the shared data folder only)
 from sdk.audio import resample  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.detector import Detector  # noqa: E402
@@ -53,10 +54,6 @@ from sdk.errors import LinkError  # noqa: E402
 MINUTE_S = 60
 SLOT_S = 5.0  # one spoken clip per slot
 RSS_EVERY_S = 300  # an RSS sample every 5 minutes of audio
-
-
-def data_root() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("AURICLE_DATA", ROOT.parent / "shared" / "data"))
 
 
 class AudioMaker:

@@ -28,7 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize.data import tasks  # noqa: E402
+from quantize.data import data_root, tasks  # noqa: E402
 from quantize.transfer.audio_tasks import _clip_scores, classification_metrics  # noqa: E402
 from quantize.data.augment import AugmentConfig  # noqa: E402
 from quantize.data.clips import Clip  # noqa: E402
@@ -108,7 +108,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", default="/work/runs/cache/teacher")
     args = parser.parse_args(argv)
     start = time.time()
-    root = tasks.data_root(args.data)
+    root = data_root(args.data, must_exist=True)
     labels = list(tasks.EMOTIONS)
     runs = []
     for seed in range(args.seeds):  # written after every seed: a cut-short run still leaves its figures

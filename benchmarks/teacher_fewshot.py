@@ -33,7 +33,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize.data import tasks  # noqa: E402
+from quantize.data import data_root, tasks  # noqa: E402
 from quantize.data.augment import AugmentConfig  # noqa: E402
 from quantize.train.fit import Arrays  # noqa: E402
 from quantize.transfer.teacher_tasks import distil, features_and_embeddings, scratch, train_head, transfer_recipe  # noqa: E402
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", default="/work/runs/cache/teacher")
     args = parser.parse_args(argv)
     start = time.time()
-    root = tasks.data_root(args.data)
+    root = data_root(args.data, must_exist=True)
     cache = pathlib.Path(args.cache)
     labels = list(tasks.SC_KEYWORDS)
     sources = [{"path": str(root / name), "max_windows": max(1, int(n * args.unlabelled_scale))}

@@ -28,10 +28,10 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
-from quantize.data import tasks  # noqa: E402
+from quantize.data import data_root, tasks  # noqa: E402
 from quantize.transfer.audio_tasks import classification_metrics, run_sound  # noqa: E402
 from quantize.data.augment import AugmentConfig  # noqa: E402
-from quantize.data.clips import split_by_speaker  # noqa: E402
+from quantize.data.balance import split_by_speaker  # noqa: E402
 from quantize.train.fit import Arrays  # noqa: E402
 from quantize.transfer.teacher_tasks import distil, features_and_embeddings, train_head, transfer_recipe  # noqa: E402
 
@@ -96,7 +96,7 @@ def main(argv=None) -> None:
     parser.add_argument("--cache", default="/work/runs/cache/teacher")
     args = parser.parse_args(argv)
     start = time.time()
-    root = tasks.data_root(args.data)
+    root = data_root(args.data, must_exist=True)
     labels = list(tasks.SOUND_LABELS)
     runs = []
     for seed in range(args.seeds):  # written after every seed: a cut-short run still leaves its figures

@@ -19,7 +19,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 
 from benchmarks import results_io  # noqa: E402
-from quantize.data.clips import from_speech_commands, load_features  # noqa: E402
+from quantize.data.sources import from_speech_commands  # noqa: E402
+from quantize.data.windows import load_features  # noqa: E402
 from quantize.export.report import classification_metrics  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.engine import Engine  # noqa: E402

@@ -31,7 +31,6 @@ import dataclasses
 import os
 import pathlib
 import re
-import shutil
 import typing
 from typing import Literal, Optional
 
@@ -39,25 +38,14 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from quantize.data import data_root
+from quantize.data.labels import SILENCE, UNKNOWN
 from sdk.bundle import DetectionDefaults
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
 
-UNKNOWN = "_unknown_"
-SILENCE = "_silence_"
 RECIPES_DIR = pathlib.Path(__file__).resolve().parent / "recipes"
-REPO_DIR = pathlib.Path(__file__).resolve().parents[1]
 TTS_COMMANDS = {"espeak-ng": "espeak-ng", "espeak": "espeak-ng", "flite": "flite", "festival": "text2wave"}
-
-
-def _speakable(text: str) -> bool:
-    """What quantize.data.tts.check_text accepts: some letters (not digits, not only symbols)."""
-    return isinstance(text, str) and bool(text.strip()) and bool(re.search(r"[^\W\d_]", text))
-
-
-def data_root() -> pathlib.Path:
-    """The shared data folder: ``$AURICLE_DATA``, else ``<repository>/../shared/data``."""
-    return pathlib.Path(os.environ.get("AURICLE_DATA") or REPO_DIR.parent / "shared" / "data")
 
 
 class _Strict(BaseModel):
@@ -80,7 +68,47 @@ def _from_dataclass(cls, name: str):
 
 
 FrontEnd = _from_dataclass(FrontEndConfig, "FrontEnd")
-Detection = _from_dataclass(DetectionDefaults, "Detection")
+
+
+class Detection(_from_dataclass(DetectionDefaults, "Detection")):  # type: ignore[misc]
+    """``sdk.bundle.DetectionDefaults`` as the recipe's ``detection:`` section, checked when read:
+    artifacts and MCU headers copy these numbers as they are."""
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold_is_a_probability(cls, value):
+        if not 0 < value <= 1:
+            raise ValueError(f"threshold={value} must be in (0, 1] (a posterior; 0 would fire on every hop)")
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _thresholds_are_probabilities(cls, value):
+        bad = {label: t for label, t in value.items() if not isinstance(t, (int, float)) or not 0 < t <= 1}
+        if bad:
+            raise ValueError(f"thresholds {bad} must each be in (0, 1]")
+        return value
+
+    @field_validator("smoothing_s", "refractory_s")
+    @classmethod
+    def _not_negative(cls, value, info):
+        if value < 0:
+            raise ValueError(f"{info.field_name}={value} must be >= 0 seconds")
+        return value
+
+    @field_validator("hop_s")
+    @classmethod
+    def _hop_positive(cls, value):
+        if value <= 0:
+            raise ValueError(f"hop_s={value} must be > 0 seconds")
+        return value
+
+    @field_validator("min_count")
+    @classmethod
+    def _min_count_positive(cls, value):
+        if value < 1:
+            raise ValueError(f"min_count={value} must be >= 1")
+        return value
 
 
 def _augment_model():
@@ -325,7 +353,7 @@ def builtin_recipes() -> list[str]:
 def load(recipe) -> Recipe:
     """A ``Recipe`` from a path, a built-in name (``default``), a dict, or a ``Recipe``.
 
-    Only parses and checks types; ``validate`` checks the data behind it.
+    Only parses and checks types; ``quantize.recipe_checks.validate`` checks the data behind it.
     """
     if isinstance(recipe, Recipe):
         return recipe
@@ -354,66 +382,3 @@ def load(recipe) -> Recipe:
     except ConfigError as exc:  # a dataclass's own check (e.g. FrontEndConfig) raised while validating
         raise ConfigError(f"{source}: invalid recipe: {exc}") from None
     return parsed.model_copy(update={"source": source})
-
-
-def validate(recipe: Recipe) -> None:
-    """Check what a recipe points at before any work: folders, labels, TTS, model.
-
-    Cheap checks only (paths, names, engines); loading the clip lists happens in
-    ``pipeline.list_clips``, which also raises ``ConfigError`` for a label
-    without audio.
-    """
-    where = recipe.source
-    try:
-        recipe.frontend_config()
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: frontend: {exc}") from None
-    if not isinstance(recipe.augment, dict):
-        try:
-            recipe.augment_config()
-        except ConfigError as exc:
-            raise ConfigError(f"{where}: augment: {exc}") from None
-    for noise_dir in (recipe.augment if isinstance(recipe.augment, dict) else recipe.augment.model_dump()).get(
-        "noise_dirs", []
-    ):
-        if not recipe.resolve_path(noise_dir).is_dir():
-            raise ConfigError(f"{where}: augment.noise_dirs: folder {recipe.resolve_path(noise_dir)} does not exist")
-    for i, source in enumerate(recipe.data.sources):
-        key = f"data.sources[{i}] ({source.kind})"
-        if source.kind == "tts":
-            for engine in source.engines:
-                if shutil.which(TTS_COMMANDS[engine]) is None:
-                    raise ConfigError(
-                        f"{where}: {key}: TTS engine {engine!r} is not installed "
-                        f"(no {TTS_COMMANDS[engine]!r} on PATH; apt-get install {engine})"
-                    )
-            for word in source.words or recipe.data.keywords:
-                text = recipe.data.say.get(word, word)
-                if not _speakable(text):
-                    raise ConfigError(
-                        f"{where}: {key}: the TTS cannot speak keyword {word!r} (text {text!r}); "
-                        f"give the letters to say with data.say: {{{word!r}: 'spoken text'}}"
-                    )
-            continue
-        path = recipe.resolve_path(source.path)
-        if source.kind == "manifest":
-            if not path.is_file():
-                raise ConfigError(f"{where}: {key}: manifest {path} does not exist (from path {source.path!r})")
-        elif not path.is_dir():
-            hint = " (set AURICLE_DATA to the shared data folder)" if "AURICLE_DATA" in source.path else ""
-            raise ConfigError(f"{where}: {key}: folder {path} does not exist (from path {source.path!r}){hint}")
-    if recipe.teacher is not None:
-        from quantize.transfer.teacher import model_files
-
-        model_files()  # ConfigError naming the extra when pyopen-wakeword is missing
-        for i, source in enumerate(recipe.teacher.unlabelled):
-            path = recipe.resolve_path(source.path)
-            if not path.is_dir() and not source.optional:
-                raise ConfigError(f"{where}: teacher.unlabelled[{i}]: folder {path} does not exist "
-                                  f"(from path {source.path!r}; set optional: true to skip it when absent)")
-    from quantize.train import zoo  # TensorFlow: only once the cheap checks pass
-
-    try:
-        zoo.check_params(recipe.model.name, recipe.model.params)
-    except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None

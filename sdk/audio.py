@@ -15,6 +15,20 @@ import soxr
 
 from sdk.errors import AudioError, ConfigError
 
+# Suffixes of files libsndfile reads (headerless .raw needs parameters a file does not carry).
+AUDIO_SUFFIXES = (
+    frozenset("." + ext.lower() for ext in soundfile.available_formats()) | {".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"}
+) - {".raw"}
+
+
+def audio_files(folder: str | os.PathLike, *, recursive: bool = False) -> list:
+    """Audio files (by suffix, see ``AUDIO_SUFFIXES``) in ``folder``, sorted; below it too if ``recursive``."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+
 
 @dataclass(frozen=True)
 class Audio:

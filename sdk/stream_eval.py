@@ -25,13 +25,11 @@ from typing import Sequence
 
 import numpy as np
 
-from sdk.audio import load_audio
+from sdk.audio import AUDIO_SUFFIXES, load_audio
+from sdk.audio import audio_files as _audio_files
 from sdk.detector import Detector
 from sdk.errors import AudioError, ConfigError
 from sdk.det import DET_THRESHOLDS, EventRule, miss_at_false_accepts, plot_det, sweep
-
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
-
 
 @dataclass(frozen=True)
 class Placement:
@@ -62,9 +60,9 @@ def audio_files(path: str | os.PathLike) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise AudioError(f"{path}: no such file or folder")
-    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    files = _audio_files(path, recursive=True)
     if not files:
-        raise AudioError(f"{path}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
+        raise AudioError(f"{path}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES)[:6])}, ...) in this folder")
     return files
 
 

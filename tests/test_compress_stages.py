@@ -12,6 +12,7 @@ pytest.importorskip("tensorflow_model_optimization")
 
 from conftest import one_window_features, one_window_scores  # noqa: E402
 from quantize.compress import stages as compress  # noqa: E402
+from quantize.run import load_model  # noqa: E402
 from quantize.compress import recipe as compress_recipe
 from quantize.train import zoo
 from quantize.compress.cli import register  # noqa: E402
@@ -108,7 +109,7 @@ def test_chain_writes_artifacts_that_classify_runs(tmp_path, speech_wav):
         assert scores == pytest.approx(dict(zip(LABELS, expected.tolist())), abs=1e-6)
         if i in keras_model:
             window = one_window_features(bundle.frontend, speech_wav)
-            keras_scores = compress.load_model(keras_model[i] / "model.keras").predict(window, verbose=0)[0]
+            keras_scores = load_model(keras_model[i] / "model.keras").predict(window, verbose=0)[0]
             if i == 0:
                 assert list(scores.values()) == pytest.approx(keras_scores.tolist(), abs=1e-4)
             else:  # post-training int8 of a 1-epoch pruned model moves scores by up to ~0.2 here: same label
@@ -128,3 +129,17 @@ def test_cli_reports_a_bad_recipe(tmp_path):
     recipe.write_text("compress:\n  - prune: {sparsity: 1.5}\n")
     result = CliRunner().invoke(app, ["compress", str(tmp_path), "--recipe", str(recipe)])
     assert isinstance(result.exception, ConfigError) and "sparsity" in str(result.exception)
+
+
+def test_compressed_artifacts_keep_the_recipes_detection(tmp_path):
+    """A training run's detection defaults (recipe.yaml, metrics.json) reach every stage's artifacts,
+    through a chain of stages, instead of reverting to DetectionDefaults()' 0.8."""
+    run = make_run(tmp_path / "run")
+    (run / "recipe.yaml").write_text("name: kws\ndetection: {threshold: 0.55, thresholds: {'yes': 0.65}, min_count: 3}\n")
+    outs = compress.apply(run, [{"prune": {"sparsity": 0.5, "epochs": 1}}, {"ptq": {"modes": ["int8"]}}])
+    for out in outs:
+        for artifact in out.glob("model_*.tflite"):
+            detection = Bundle.load(artifact).detection
+            assert (detection.threshold, detection.thresholds, detection.min_count) == (0.55, {"yes": 0.65}, 3), artifact
+    assert json.loads((outs[0] / "metrics.json").read_text())["detection"]["threshold"] == 0.55
+    assert "threshold 0.55" in (outs[1] / "report.md").read_text()

@@ -12,6 +12,7 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("pyopen_wakeword", reason="the teacher needs the 'teacher' extra (pyopen-wakeword)")
 
 from conftest import synthesize  # noqa: E402
+from quantize.recipe_checks import validate  # noqa: E402
 from quantize.train import objectives as soft_targets  # noqa: E402
 from quantize.transfer import teacher
 from sdk.errors import ConfigError, ModelError  # noqa: E402
@@ -183,10 +184,10 @@ def test_recipe_names_a_missing_unlabelled_folder(tmp_path):
     (tmp_path / "yes").mkdir()
     parsed = qrecipe.load(_recipe_with_teacher(tmp_path, unlabelled=[{"path": str(tmp_path / "nowhere")}]))
     with pytest.raises(ConfigError, match=r"teacher\.unlabelled\[0\].*nowhere.*optional: true"):
-        qrecipe.validate(parsed)
+        validate(parsed)
     optional = qrecipe.load(_recipe_with_teacher(tmp_path, unlabelled=[{"path": str(tmp_path / "nowhere"),
                                                                           "optional": True}]))
-    qrecipe.validate(optional)  # skipped with a warning at run time
+    validate(optional)  # skipped with a warning at run time
 
 
 @pytest.mark.parametrize("bad", [{"temperature": 0}, {"alpha": 1.5}, {"context_s": 0.5}, {"epochs": 0}, {"tempo": 2}])

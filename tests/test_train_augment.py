@@ -17,7 +17,8 @@ from quantize.data.augment import (
     time_shift,
     write_synthetic_noise,
 )
-from quantize.data.clips import Clip, load_features
+from quantize.data.clips import Clip
+from quantize.data.windows import load_features
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
 

@@ -1,4 +1,4 @@
-"""quantize.data.clips: loaders, speaker splits, silence/unknown/balance helpers, load_features."""
+"""quantize.data (clips, sources, balance, windows): loaders, speaker splits, silence/unknown/balance helpers, load_features."""
 from __future__ import annotations
 
 import logging
@@ -9,23 +9,11 @@ import pytest
 import soundfile
 from conftest import synthesize, tone
 
-from quantize.data.clips import (
-    SILENCE,
-    UNKNOWN,
-    Clip,
-    cap_unknown,
-    class_weights,
-    from_folders,
-    from_manifest,
-    from_speech_commands,
-    label_counts,
-    load_clip_audio,
-    load_features,
-    official_split,
-    oversample,
-    silence_clips,
-    split_by_speaker,
-)
+from quantize.data.balance import cap_unknown, class_weights, oversample, silence_clips, split_by_speaker
+from quantize.data.clips import Clip, label_counts
+from quantize.data.labels import SILENCE, UNKNOWN
+from quantize.data.sources import from_folders, from_manifest, from_speech_commands, official_split
+from quantize.data.windows import load_clip_audio, load_features
 from sdk.errors import AudioError, ConfigError
 from sdk.frontend import FrontEndConfig, features
 
@@ -91,7 +79,7 @@ def test_corrupt_file_is_skipped_and_reported(tmp_path, caplog):
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunkjunkjunk")
     clips = from_folders(tmp_path)
     done = []
-    with caplog.at_level(logging.WARNING, logger="quantize.data.clips"):
+    with caplog.at_level(logging.WARNING, logger="quantize.data.windows"):
         result = load_features(clips, FRONTEND, progress=done.append)
     assert done == [26]
     assert result.x.shape[0] == 25

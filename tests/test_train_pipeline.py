@@ -13,6 +13,7 @@ pytest.importorskip("tensorflow")
 
 from conftest import tone  # noqa: E402
 from quantize import pipeline  # noqa: E402
+from quantize.data import splits  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.classify import classify_file  # noqa: E402
 
@@ -165,14 +166,14 @@ def test_source_roles_share_one_speaker_split():
 
     parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}]}})
     clips = [Clip(f"/x/{s}_{i}.wav", "a", f"spk{s}") for s in range(60) for i in range(3)]
-    everything = pipeline._split(clips, "all", parsed)
+    everything = splits.split_source(clips, "all", parsed)
     assert sum(map(len, everything.values())) == len(clips)
     speakers = {k: {c.speaker for c in v} for k, v in everything.items()}
     assert not (speakers["train"] & speakers["test"]) and not (speakers["val"] & speakers["test"])
-    assert pipeline._split(clips, "test", parsed) == {"train": [], "val": [], "test": everything["test"]}
-    assert pipeline._split(clips, "eval", parsed) == {"train": [], "val": everything["val"], "test": everything["test"]}
-    assert pipeline._split(clips, "train", parsed)["train"] == clips
-    fit_parts = pipeline._split(clips, "fit", parsed)
+    assert splits.split_source(clips, "test", parsed) == {"train": [], "val": [], "test": everything["test"]}
+    assert splits.split_source(clips, "eval", parsed) == {"train": [], "val": everything["val"], "test": everything["test"]}
+    assert splits.split_source(clips, "train", parsed)["train"] == clips
+    fit_parts = splits.split_source(clips, "fit", parsed)
     assert not fit_parts["test"] and len(fit_parts["train"]) + len(fit_parts["val"]) == len(clips)
 
 
@@ -182,7 +183,7 @@ def test_pinned_test_speakers():
 
     parsed = qrecipe.load({"data": {"keywords": ["a"], "sources": [{"kind": "tts"}], "test_speakers": ["theo"]}})
     clips = [Clip(f"/x/{s}_{i}.wav", "a", s) for s in ("theo", "jackson", "nicolas") for i in range(50)]
-    parts = pipeline._split(clips, "all", parsed)
+    parts = splits.split_source(clips, "all", parsed)
     assert {c.speaker for c in parts["test"]} == {"theo"} and len(parts["test"]) == 50
     assert "theo" not in {c.speaker for c in parts["train"] + parts["val"]}
     assert parts["val"] and parts["train"][0].speaker in ("jackson", "nicolas")  # speakers kept on the clips
@@ -237,17 +238,17 @@ def test_one_unreadable_file_in_a_short_last_chunk_does_not_abort(tone_folders, 
     """Unreadable files are judged over the whole split (5 %), not per chunk of 64 clips."""
     from dataclasses import replace
 
-    from quantize.data import clips as qdata
+    from quantize.data.sources import from_folders
     from quantize import recipe as qrecipe
 
     recipe = qrecipe.load(tiny_recipe(tone_folders))
-    clips = qdata.from_folders(tone_folders)[:65]  # a chunk of 64, then a last chunk of one clip ...
+    clips = from_folders(tone_folders)[:65]  # a chunk of 64, then a last chunk of one clip ...
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF\x00\x00")
     clips[-1] = replace(clips[-1], path=str(bad))  # ... which is unreadable
-    x, y, skipped, embeddings = pipeline.load_split_features(recipe, clips, augment=None, copies=1, seed=0,
+    x, y, skipped, embeddings = splits.load_split_features(recipe, clips, augment=None, copies=1, seed=0,
                                                              description="test")
     assert len(x) == 64 and len(skipped) == 1 and skipped[0][0] == str(bad) and embeddings is None
     with pytest.raises(Exception, match="unreadable"):
-        pipeline.load_split_features(recipe, clips[:10] + [clips[-1]] * 2, augment=None, copies=1, seed=0,
+        splits.load_split_features(recipe, clips[:10] + [clips[-1]] * 2, augment=None, copies=1, seed=0,
                                      description="test")

@@ -12,6 +12,8 @@ pytest.importorskip("tensorflow")
 
 from quantize import pipeline  # noqa: E402
 from quantize import recipe
+from quantize.recipe_checks import validate  # noqa: E402
+from quantize.run import prepare_dir  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 
 
@@ -74,7 +76,7 @@ def test_relative_path_is_relative_to_recipe(folders, tmp_path):
     link.symlink_to(folders)
     parsed = recipe.load(write(tmp_path, values("mydata")))
     assert parsed.resolve_path("mydata") == tmp_path / "mydata"
-    recipe.validate(parsed)
+    validate(parsed)
 
 
 def test_auricle_data_variable(monkeypatch, tmp_path):
@@ -100,7 +102,7 @@ def test_keyword_tts_cannot_speak(tmp_path):
     bad = {"data": {"keywords": ["7", "go"], "sources": [{"kind": "tts", "engines": ["espeak-ng"]}]}}
     run_fails(write(tmp_path, bad), tmp_path, r"the TTS cannot speak keyword '7'.*data\.say")
     good = {"data": {"keywords": ["7"], "say": {"7": "seven"}, "sources": [{"kind": "tts", "engines": ["espeak-ng"]}]}}
-    recipe.validate(recipe.load(good))
+    validate(recipe.load(good))
 
 
 def test_unknown_tts_engine(tmp_path):
@@ -165,7 +167,28 @@ def test_refuses_existing_run_folder(folders, tmp_path):
     with pytest.raises(ConfigError, match="run folder already exists; .*--force"):
         pipeline.run(values(folders), run_dir)
     with pytest.raises(ConfigError, match="not an Auricle run folder .*not replacing it even with --force"):
-        pipeline.prepare_run_dir(run_dir, force=True)
+        prepare_dir(run_dir, force=True)
     assert (run_dir / "notes.txt").read_text() == "mine"
     (run_dir / "recipe.yaml").write_text("name: old\n")
-    assert not pipeline.prepare_run_dir(run_dir, force=True).exists()  # an old run is replaced with --force
+    assert not prepare_dir(run_dir, force=True).exists()  # an old run is replaced with --force
+
+
+@pytest.mark.parametrize("detection, key", [
+    ({"threshold": 1.5}, "detection.threshold"),
+    ({"threshold": 0}, "detection.threshold"),
+    ({"threshold": -0.2}, "detection.threshold"),
+    ({"thresholds": {"low": 2.0}}, "detection.thresholds"),
+    ({"hop_s": 0}, "detection.hop_s"),
+])
+def test_detection_outside_its_range_is_refused_when_read(folders, tmp_path, detection, key):
+    """Artifacts and MCU headers copy the recipe's detection numbers; a threshold outside (0, 1] never fires
+    (or always does), so the recipe is refused when read, naming the file and the key."""
+    path = write(tmp_path, {**values(folders), "detection": detection})
+    with pytest.raises(ConfigError, match=rf"{path}: invalid recipe: {key}: .*must (each )?be"):
+        recipe.load(path)
+    run_fails(path, tmp_path, key)
+
+
+def test_detection_inside_its_range_is_kept(folders):
+    parsed = recipe.load({**values(folders), "detection": {"threshold": 1.0, "thresholds": {"low": 0.35}}})
+    assert parsed.detection_defaults().threshold == 1.0 and parsed.detection_defaults().thresholds == {"low": 0.35}

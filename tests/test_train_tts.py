@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from quantize.data import tts
-from quantize.data.clips import split_by_speaker
+from quantize.data.balance import split_by_speaker
 from sdk.audio import read_audio
 from sdk.errors import ConfigError
 

@@ -1,6 +1,6 @@
 """Compression stages on run folders: each maps a run folder to a new one.
 
-A run folder (from training or from an earlier stage) holds ``model.keras``
+A run folder (``quantize.run.Run``, from training or from an earlier stage) holds ``model.keras``
 and ``metrics.json`` with ``labels`` and ``frontend``; the feature arrays to
 fine-tune on are ``features.npz`` in the folder (``x_train, y_train, x_val,
 y_val[, x_test, y_test]``) or the file that ``metrics.json["features"]``
@@ -10,136 +10,64 @@ names. Each stage writes into its own new folder:
 - artifacts as ``sdk.bundle.Bundle`` files: ``model_float32.tflite`` and
   ``model_int8.tflite`` (post-training, per-channel) for float stages; QAT
   writes its own ``model_int8.tflite``; ``ptq`` writes every mode it lists,
-- ``metrics.json``: labels, front end, params, MACs, what the stage did, and
-  accuracy / macro F1 / bytes of each artifact on the test windows,
-- ``stage.json``: the resolved stage options.
+- ``metrics.json``: labels, front end, detection defaults and calibration
+  settings (inherited, so every artifact keeps the recipe's ``detection:``),
+  params, MACs, what the stage did, and accuracy / macro F1 / bytes of each
+  artifact on the test windows,
+- ``stage.json``: the resolved stage options; ``report.md``: a short summary.
 
 :func:`apply` checks every stage (and every teacher folder) before any work
 and refuses to overwrite an existing output folder.
 """
 from __future__ import annotations
 
-import gzip
 import json
 import pathlib
 import shutil
-from dataclasses import dataclass
-
-import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
-import tf_keras as keras
 
 from quantize.compress import recipe as compress_recipe
+from quantize.run import Run, json_default
 from quantize.train.fit import Arrays
-from sdk.bundle import Bundle, Head
-from sdk.errors import ConfigError, ModelError
-from sdk.frontend import FrontEndConfig
+from sdk.errors import ConfigError
 
-BACKGROUND = ("_unknown_", "_silence_")
-
-
-@dataclass
-class Run:
-    """A loaded run folder."""
-
-    path: pathlib.Path
-    labels: list
-    frontend: FrontEndConfig
-    metrics: dict
-    features_path: pathlib.Path | None
-
-    def model(self):
-        return load_model(self.path / "model.keras")
-
-    def data(self) -> Arrays:
-        if self.features_path is None:
-            raise ConfigError(
-                f"{self.path}: no features.npz and no metrics.json 'features' entry; pass the arrays with "
-                "--data FILE.npz (x_train, y_train, x_val, y_val, x_test, y_test)"
-            )
-        return Arrays.load(self.features_path)
-
-
-def load_model(path):
-    try:
-        return keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot load Keras model ({exc})") from None
+FLOAT_MODES = ("float32", "int8")
 
 
 def open_run(path, *, data=None) -> Run:
-    """Read a run folder's metadata; ``ConfigError`` if it is not one."""
-    path = pathlib.Path(path)
-    metrics_path = path / "metrics.json"
-    if not (path / "model.keras").is_file() or not metrics_path.is_file():
-        raise ConfigError(f"{path}: not a run folder (needs model.keras and metrics.json)")
-    try:
-        metrics = json.loads(metrics_path.read_text())
-    except ValueError as exc:
-        raise ConfigError(f"{metrics_path}: not valid JSON ({exc})") from None
-    if "labels" not in metrics or "frontend" not in metrics:
-        raise ConfigError(f"{metrics_path}: needs 'labels' and 'frontend' entries")
-    if data is not None:
-        features = pathlib.Path(data)
-    elif (path / "features.npz").is_file():
-        features = path / "features.npz"
-    elif metrics.get("features"):
-        features = pathlib.Path(metrics["features"])
-    else:
-        features = None
-    if features is not None and not features.is_file():
-        raise ConfigError(f"{path}: feature arrays {features} do not exist")
-    return Run(path, list(metrics["labels"]), FrontEndConfig.from_dict(metrics["frontend"]), metrics,
-               None if features is None else features.resolve())
+    """Read a run folder's metadata; ``ConfigError`` if it is not one (``Run.open``)."""
+    return Run.open(path, data=data)
 
 
-# ---------------------------------------------------------------- artifacts
-
-
-def make_bundle(tflite: bytes, run: Run, *, name: str, mode: str, provenance: dict) -> Bundle:
-    background = tuple(label for label in run.labels if label in BACKGROUND)
-    return Bundle.create(tflite, frontend=run.frontend, heads=[Head("output", tuple(run.labels), background)],
-                         name=name, provenance={**provenance, "export_mode": mode})
-
-
-def write_artifacts(model, run: Run, out: pathlib.Path, data: Arrays, *, modes, name: str, provenance: dict,
+def write_artifacts(model, run: Run, out: Run, data: Arrays, *, modes, name: str, provenance: dict,
                     tflite_by_mode: dict | None = None) -> dict:
-    """Convert (or take ``tflite_by_mode``), wrap as Bundles, evaluate on the test windows, save."""
-    from quantize.compress.report import evaluate
+    """Convert (or take ``tflite_by_mode``), evaluate on the test windows, save as Bundles in ``out``."""
     from quantize.export.int8 import to_tflite
 
-    rng = np.random.default_rng(0)
-    calibration = data.x_train[rng.permutation(len(data.x_train))[:500]]
-    out_artifacts = {}
+    calibration = run.calibration_windows(data.x_train)
+    artifacts = {}
     for mode in modes:
         if tflite_by_mode and mode in tflite_by_mode:
             tflite = tflite_by_mode[mode]
         else:
             tflite = to_tflite(model, mode=mode, calibration=calibration if mode in ("int8", "int16x8") else None)
-        bundle = make_bundle(tflite, run, name=name, mode=mode, provenance=provenance)
-        filename = f"model_{mode}.tflite"
-        bundle.save(out / filename)
-        entry = {"file": filename, "tflite_bytes": len(bundle.model), "gzip_bytes": len(gzip.compress(bundle.model, 9))}
-        if data.x_test is not None:
-            entry["test"] = evaluate(bundle, data.x_test, data.y_test)
-        out_artifacts[mode] = entry
-    return out_artifacts
+        artifacts[mode] = out.write_artifact(mode, tflite, name=name, provenance=provenance,
+                                             test=(data.x_test, data.y_test))
+    return artifacts
 
 
-def _finish(out: pathlib.Path, run: Run, stage, model, info: dict, data: Arrays, *, modes, tflite_by_mode=None,
+def _finish(out_path: pathlib.Path, run: Run, stage, model, info: dict, data: Arrays, *, modes, tflite_by_mode=None,
             save_keras: bool = True, counted_model=None) -> pathlib.Path:
     from quantize.train import zoo
     from quantize.train.fit import accuracy
 
     counted = counted_model or model
-    out.mkdir(parents=True)
+    out = run.child(out_path)
     if save_keras:
-        model.save(out / "model.keras")
+        model.save(out.path / "model.keras")
     provenance = {"compress_stage": stage.kind, "source_run": str(run.path), "stage": stage.model_dump()}
     metrics = {
-        "labels": run.labels,
-        "frontend": run.frontend.to_dict(),
         "features": str(run.features_path),
         "source_run": str(run.path),
         "stage": stage.model_dump(),
@@ -148,19 +76,14 @@ def _finish(out: pathlib.Path, run: Run, stage, model, info: dict, data: Arrays,
     }
     if data.x_test is not None and save_keras:
         metrics["accuracy"] = accuracy(model, data.x_test, data.y_test)
-    metrics["artifacts"] = write_artifacts(model, run, out, data, modes=modes, name=f"{out.name}",
+    metrics["artifacts"] = write_artifacts(model, run, out, data, modes=modes, name=out.path.name,
                                            provenance=provenance, tflite_by_mode=tflite_by_mode)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, default=_json_default))
-    (out / "stage.json").write_text(json.dumps(stage.model_dump(), indent=2))
-    return out
-
-
-def _json_default(value):
-    if isinstance(value, (np.integer, np.floating)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+    out.write_metrics(metrics)
+    out.write_report(f"{out.path.name}: {stage.kind} of {run.path}", [
+        f"{metrics['model']['params']:,} parameters, {metrics['model']['macs']:,} MACs per window.",
+        f"What the stage did: {json.dumps(info, default=json_default)}"])
+    (out.path / "stage.json").write_text(json.dumps(stage.model_dump(), indent=2, default=json_default))
+    return out.path
 
 
 # ------------------------------------------------------------------- stages
@@ -177,63 +100,71 @@ def check_teachers(run: Run, stage) -> list[Run]:
     return teachers
 
 
+def _distill(stage, run: Run, model, data: Arrays, verbose: int):
+    from quantize.compress.distill import DistillConfig, check_pair, distill
+    from quantize.train import zoo
+
+    teachers = [t.model() for t in check_teachers(run, stage)]
+    if stage.student is not None:
+        zoo.check_params(stage.student.name, stage.student.params)
+        student = zoo.build(stage.student.name, data.x_train.shape[1:], len(run.labels), **stage.student.params)
+    elif stage.teachers:
+        student = model
+    else:
+        raise ConfigError("distill: give a student (zoo model) or a teacher run folder; the input run "
+                          "cannot teach itself")
+    check_pair(student, teachers)
+    cfg = DistillConfig(temperature=stage.temperature, alpha=stage.alpha, epochs=stage.epochs,
+                        learning_rate=stage.learning_rate, feature_layers=stage.feature_layers,
+                        feature_weight=stage.feature_weight, seed=stage.seed)
+    student, history = distill(student, teachers, data.x_train, data.y_train,
+                               validation=(data.x_val, data.y_val), config=cfg, verbose=verbose)
+    info = {"teachers": [str(t) for t in (stage.teachers or [run.path])],
+            "best_val_accuracy": float(max(history.get("val_accuracy", [float("nan")])))}
+    return student, info
+
+
+def _prune(stage, run: Run, model, data: Arrays, verbose: int):
+    from quantize.compress.prune import PruneConfig, prune
+
+    cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude), epochs=stage.epochs,
+                      learning_rate=stage.learning_rate, schedule_fraction=stage.schedule_fraction, seed=stage.seed)
+    return prune(model, data, cfg, verbose=verbose)
+
+
+def _prune_channels(stage, run: Run, model, data: Arrays, verbose: int):
+    from quantize.compress.channels import ChannelPruneConfig, prune_channels
+
+    cfg = ChannelPruneConfig(fraction=stage.fraction, exclude=tuple(stage.exclude), round_to=stage.round_to,
+                             epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
+    return prune_channels(model, cfg, data, verbose=verbose)
+
+
+def _cluster(stage, run: Run, model, data: Arrays, verbose: int):
+    from quantize.compress.cluster import ClusterConfig, cluster
+
+    cfg = ClusterConfig(clusters=stage.clusters, per_layer=dict(stage.per_layer), exclude=tuple(stage.exclude),
+                        epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
+    return cluster(model, data, cfg, verbose=verbose)
+
+
+FLOAT_STAGES = {"distill": _distill, "prune": _prune, "prune_channels": _prune_channels, "cluster": _cluster}
+
+
 def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathlib.Path:
     """Apply one stage to ``run``; write the new run folder ``out``."""
     data = run.data()
     model = run.model()
-    float_modes = ("float32", "int8")
-    if stage.kind == "distill":
-        from quantize.train import zoo
-        from quantize.compress.distill import DistillConfig, check_pair, distill
-
-        teachers = [t.model() for t in check_teachers(run, stage)]
-        if stage.student is not None:
-            zoo.check_params(stage.student.name, stage.student.params)
-            student = zoo.build(stage.student.name, data.x_train.shape[1:], len(run.labels), **stage.student.params)
-        elif stage.teachers:
-            student = model
-        else:
-            raise ConfigError("distill: give a student (zoo model) or a teacher run folder; the input run "
-                              "cannot teach itself")
-        check_pair(student, teachers)
-        cfg = DistillConfig(temperature=stage.temperature, alpha=stage.alpha, epochs=stage.epochs,
-                            learning_rate=stage.learning_rate, feature_layers=stage.feature_layers,
-                            feature_weight=stage.feature_weight, seed=stage.seed)
-        student, history = distill(student, teachers, data.x_train, data.y_train,
-                                   validation=(data.x_val, data.y_val), config=cfg, verbose=verbose)
-        info = {"teachers": [str(t) for t in (stage.teachers or [run.path])],
-                "best_val_accuracy": float(max(history.get("val_accuracy", [float("nan")])))}
-        return _finish(out, run, stage, student, info, data, modes=float_modes)
-    if stage.kind == "prune":
-        from quantize.compress.prune import PruneConfig, prune
-
-        cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude), epochs=stage.epochs,
-                          learning_rate=stage.learning_rate, schedule_fraction=stage.schedule_fraction, seed=stage.seed)
-        pruned, info = prune(model, data, cfg, verbose=verbose)
-        return _finish(out, run, stage, pruned, info, data, modes=float_modes)
-    if stage.kind == "prune_channels":
-        from quantize.compress.channels import ChannelPruneConfig, prune_channels
-
-        cfg = ChannelPruneConfig(fraction=stage.fraction, exclude=tuple(stage.exclude), round_to=stage.round_to,
-                                 epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
-        small, info = prune_channels(model, cfg, data, verbose=verbose)
-        return _finish(out, run, stage, small, info, data, modes=float_modes)
-    if stage.kind == "cluster":
-        from quantize.compress.cluster import ClusterConfig, cluster
-
-        cfg = ClusterConfig(clusters=stage.clusters, per_layer=dict(stage.per_layer), exclude=tuple(stage.exclude),
-                            epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
-        clustered, info = cluster(model, data, cfg, verbose=verbose)
-        return _finish(out, run, stage, clustered, info, data, modes=float_modes)
+    if stage.kind in FLOAT_STAGES:
+        result, info = FLOAT_STAGES[stage.kind](stage, run, model, data, verbose)
+        return _finish(out, run, stage, result, info, data, modes=FLOAT_MODES)
     if stage.kind == "qat":
-        from quantize.export.int8 import to_tflite
         from quantize.compress.qat import QatConfig, quantize_aware
+        from quantize.export.int8 import to_tflite
 
         cfg = QatConfig(epochs=stage.epochs, learning_rate=stage.learning_rate, scheme=stage.scheme, seed=stage.seed)
         qat_model, info = quantize_aware(model, data, cfg, verbose=verbose)
-        rng = np.random.default_rng(0)
-        calibration = data.x_train[rng.permutation(len(data.x_train))[:500]]
-        tflite = to_tflite(qat_model, mode="int8", calibration=calibration)
+        tflite = to_tflite(qat_model, mode="int8", calibration=run.calibration_windows(data.x_train))
         return _finish(out, run, stage, qat_model, info, data, modes=("int8",), tflite_by_mode={"int8": tflite},
                        save_keras=False, counted_model=model)
     if stage.kind == "ptq":
@@ -241,18 +172,22 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
     raise ConfigError(f"compress: unknown stage {stage.kind!r}")
 
 
-def apply(run_dir, stages, *, out_dir=None, data=None, force: bool = False, verbose: int = 0) -> list[pathlib.Path]:
+def apply(run_dir, stages, *, out_dir=None, data=None, arrays: Arrays | None = None, force: bool = False,
+          verbose: int = 0) -> list[pathlib.Path]:
     """Apply ``stages`` (a parsed list, a ``compress:`` list, or a YAML path) in order.
 
     Stage ``i`` writes ``<out_dir>/<i+1:02d>_<stage>``; ``out_dir`` defaults to
-    ``<run_dir>/compress``. Returns the folders written, in order.
+    ``<run_dir>/compress``. Returns the folders written, in order. ``data``: a
+    features ``.npz`` other than the run's; ``arrays``: the run's feature arrays
+    already in memory (training hands them over rather than reading them back).
     """
     if isinstance(stages, (str, pathlib.Path)):
         stages = compress_recipe.load(stages)
     elif stages and not all(hasattr(s, "kind") for s in stages):
         stages = compress_recipe.parse(stages)
     run = open_run(run_dir, data=data)
-    if run.features_path is None:
+    run.arrays = arrays
+    if run.features_path is None and arrays is None:
         run.data()  # raises the explanatory ConfigError
     for stage in stages:  # check all before any work
         if stage.kind == "distill":
@@ -274,5 +209,7 @@ def apply(run_dir, stages, *, out_dir=None, data=None, force: bool = False, verb
         out = run_stage(stage, run, out, verbose=verbose)
         written.append(out)
         if stage.kind not in ("qat", "ptq"):
+            arrays = run.arrays
             run = open_run(out, data=run.features_path)
+            run.arrays = arrays
     return written

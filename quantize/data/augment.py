@@ -26,7 +26,7 @@ import numpy as np
 import scipy.signal
 import soundfile
 
-from sdk.audio import load_audio
+from sdk.audio import audio_files, load_audio
 from sdk.errors import AuricleError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -199,12 +199,10 @@ def reverberate(samples: np.ndarray, rir: np.ndarray) -> np.ndarray:
 
 
 def _noise_files(folder: str) -> list[pathlib.Path]:
-    from quantize.data.clips import AUDIO_SUFFIXES
-
     root = pathlib.Path(folder)
     if not root.is_dir():
         raise ConfigError(f"augment: noise folder {root} does not exist")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+    files = audio_files(root, recursive=True)
     if not files:
         raise ConfigError(f"augment: noise folder {root} has no audio files")
     return files

@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from quantize.data.clips import Clip
+from quantize.data.labels import UNKNOWN
 from sdk.audio import load_audio
 from sdk.bundle import Bundle
 from sdk.det import EventRule
@@ -22,7 +23,6 @@ from sdk.detector import Detector
 from sdk.errors import AudioError, ConfigError
 from sdk.stream_eval import trace_scores
 
-UNKNOWN = "_unknown_"
 log = logging.getLogger(__name__)
 
 

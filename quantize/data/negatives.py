@@ -15,6 +15,18 @@ from typing import Sequence
 
 import numpy as np
 
+from sdk.errors import ConfigError
+
+
+def check_text(word: str) -> str:
+    """The text to speak, or ConfigError for a keyword no engine can say (the one definition: TTS,
+    near misses and the recipe's check all use it)."""
+    if not isinstance(word, str) or not word.strip():
+        raise ConfigError(f"tts: keyword {word!r} is empty; give the words to say")
+    if not re.search(r"[^\W\d_]", word):
+        raise ConfigError(f"tts: keyword {word!r} has no letters; spell numbers and symbols as words")
+    return " ".join(word.split())
+
 
 UNKNOWN_WORDS = (
     # Speech Commands' words plus everyday words: negatives for the _unknown_ class.
@@ -91,7 +103,7 @@ def near_misses(word: str, *, count: int = 20) -> list[str]:
     so "lumen" gets as many neighbours as "hey". Candidates pronounced
     exactly like ``word`` are dropped: a homophone is a positive.
     """
-    text = _check_text(word).lower()
+    text = check_text(word).lower()
     tokens = text.split()
     vocabulary = [w for w in UNKNOWN_WORDS if " " not in w]
     per_position: list[list[tuple[str, bool]]] = []
@@ -141,9 +153,3 @@ def unknown_words(keywords: Sequence[str], *, count: int | None = None, seed: in
         picks = np.random.default_rng(seed).choice(len(words), size=count, replace=False)
         words = [words[i] for i in sorted(picks)]
     return words
-
-
-def _check_text(word: str) -> str:
-    from quantize.data.tts import check_text  # one definition of what an engine can say
-
-    return check_text(word)

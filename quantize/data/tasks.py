@@ -28,7 +28,10 @@ from dataclasses import asdict
 import numpy as np
 import soundfile
 
-from quantize.data.clips import Clip, load_features, split_by_speaker
+from quantize.data import data_root
+from quantize.data.clips import Clip
+from quantize.data.windows import load_features
+from quantize.data.balance import split_by_speaker
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
 
@@ -41,17 +44,6 @@ MUSAN_TEST_FILES = ("music-fma-wa-0002", "noise-free-sound-0001", "noise-sound-b
 MUSAN_SPEECH_TRAIN_FRACTION = 0.7
 MUSIC_OPEN_TEST_FRACTION = 0.5  # of the tracks (and, separately, of the instrument snippets)
 CACHE_DIR = pathlib.Path(".cache/transfer")
-
-
-def data_root(root=None) -> pathlib.Path:
-    """``root``, else ``$AURICLE_DATA``, else ``shared/data`` beside the repository or its parent."""
-    repo = pathlib.Path(__file__).resolve().parents[2]
-    candidates = [root] if root else [os.environ.get("AURICLE_DATA")] if os.environ.get("AURICLE_DATA") else [
-        repo.parent / "shared" / "data", repo.parent.parent / "shared" / "data"]
-    path = next((pathlib.Path(c) for c in candidates if pathlib.Path(c).is_dir()), pathlib.Path(candidates[0]))
-    if not path.is_dir():
-        raise ConfigError(f"data folder {path} does not exist; pass --data or set AURICLE_DATA")
-    return path
 
 
 def _rows(folder: pathlib.Path) -> list[dict]:
@@ -76,7 +68,7 @@ def windows(path, label: str, speaker: str, *, clip_s: float = 1.0, hop_s: float
 
 def speech_commands(root=None, *, seed: int = 0) -> dict[str, list[Clip]]:
     """Keyword clips of ``speech_commands_v2_test`` split by speaker: ``pool`` / ``eval`` (50/50)."""
-    folder = data_root(root) / "speech_commands_v2_test"
+    folder = data_root(root, must_exist=True) / "speech_commands_v2_test"
     clips = [
         Clip(str(folder / r["path"]), r["label"], r["speaker_hash"], "real")
         for r in _rows(folder) if r["label"] in SC_KEYWORDS
@@ -100,7 +92,7 @@ def few_shot(pool: list[Clip], *, shots: int, seed: int) -> list[Clip]:
 
 
 def ravdess(root=None) -> list[dict]:
-    folder = data_root(root) / "ravdess_speech"
+    folder = data_root(root, must_exist=True) / "ravdess_speech"
     rows = _rows(folder)
     for r in rows:
         r["path"] = str(folder / r["path"])
@@ -127,7 +119,7 @@ def emotion_clips(root=None, *, hop_s: float = 0.5) -> dict[str, list[Clip]]:
 
 def esc50_split(root=None, *, seed: int = 0) -> dict[str, list[dict]]:
     """ESC-50 rows split 70/30 by source recording (``src_file``)."""
-    folder = data_root(root) / "esc50"
+    folder = data_root(root, must_exist=True) / "esc50"
     rows = _rows(folder)
     clips = [Clip(str(folder / r["path"]), r["category"], "esc50:" + r["src_file"]) for r in rows]
     parts = split_by_speaker(clips, fractions={"train": 0.7, "test": 0.3}, seed=seed)
@@ -135,7 +127,7 @@ def esc50_split(root=None, *, seed: int = 0) -> dict[str, list[dict]]:
 
 
 def musan(root=None) -> list[dict]:
-    folder = data_root(root) / "musan_subset"
+    folder = data_root(root, must_exist=True) / "musan_subset"
     rows = _rows(folder)
     for r in rows:
         r["path"] = str(folder / r["path"])
@@ -170,7 +162,7 @@ def music_open_split(root=None, *, seed: int = 0, hop_s: float = 1.0) -> dict[st
     Full tracks (several 10-s clips each) and instrument snippets (one file
     each) are split separately, so both kinds are on both sides.
     """
-    folder = data_root(root) / "music_open"
+    folder = data_root(root, must_exist=True) / "music_open"
     rows = _rows(folder)
     tracks: dict[str, list[str]] = {}
     for r in rows:

@@ -4,7 +4,7 @@ Three engines with many voices give distinct synthetic "speakers": each
 variant draws an engine and voice (espeak-ng accents x voice variants such as
 ``en-us+m3``; flite ``kal16``/``slt``/``rms``/``awb``; festival ``kal``,
 ``ked`` and ``slt`` HTS), a pitch, a speed and a gain. A clip's ``speaker``
-is ``engine:voice``, so :func:`quantize.data.clips.split_by_speaker` keeps each
+is ``engine:voice``, so :func:`quantize.data.balance.split_by_speaker` keeps each
 voice on one side of a split.
 
 Output is trimmed of leading and trailing silence (energy-based) so a keyword
@@ -36,7 +36,7 @@ import soxr
 
 from quantize import progress
 from quantize.data.clips import Clip
-from quantize.data.negatives import UNKNOWN_WORDS, near_misses, unknown_words  # noqa: F401  (part of this API)
+from quantize.data.negatives import UNKNOWN_WORDS, check_text, near_misses, unknown_words  # noqa: F401  (part of this API)
 from sdk.audio import read_audio
 from sdk.errors import AuricleError, ConfigError
 
@@ -148,15 +148,6 @@ def _command(variant: Variant, out_path: str) -> list[str]:
 
 
 # ------------------------------------------------------------- synthesis
-
-
-def check_text(word: str) -> str:
-    """The text to speak, or ConfigError for a keyword no engine can say."""
-    if not isinstance(word, str) or not word.strip():
-        raise ConfigError(f"tts: keyword {word!r} is empty; give the words to say")
-    if not re.search(r"[^\W\d_]", word):
-        raise ConfigError(f"tts: keyword {word!r} has no letters; spell numbers and symbols as words")
-    return " ".join(word.split())
 
 
 def trim_silence(samples: np.ndarray, sample_rate: int, *, below_db: float = _TRIM_BELOW_DB, pad_s: float = 0.02) -> np.ndarray:
@@ -309,6 +300,20 @@ class Synthesized(list):
     too_long: list
 
 
+def _check_request(words, variants_per_word: int, engines):
+    """``(words, texts to speak, engines)``, or ConfigError before anything is synthesized."""
+    if variants_per_word < 1:
+        raise ConfigError(f"synthesize: variants_per_word={variants_per_word} must be >= 1")
+    if isinstance(words, str):
+        words = [words]
+    engines = tuple(engines)
+    if not engines:
+        raise ConfigError("synthesize: engines is empty")
+    for engine in engines:
+        _require(engine)
+    return words, [check_text(w) for w in words], engines
+
+
 def synthesize(
     words: Sequence[str],
     out_dir,
@@ -350,16 +355,7 @@ def synthesize(
         letters, or an engine that is missing; for the word and engine when
         an engine fails or says nothing.
     """
-    if variants_per_word < 1:
-        raise ConfigError(f"synthesize: variants_per_word={variants_per_word} must be >= 1")
-    if isinstance(words, str):
-        words = [words]
-    engines = tuple(engines)
-    if not engines:
-        raise ConfigError("synthesize: engines is empty")
-    for engine in engines:
-        _require(engine)
-    texts = [check_text(w) for w in words]
+    words, texts, engines = _check_request(words, variants_per_word, engines)
     out = pathlib.Path(out_dir)
     jobs = [(word, text, v) for word, text in zip(words, texts) for v in plan_variants(text, variants_per_word, engines=engines, seed=seed)]
     done = _synthesize_all([(text, v) for _, text, v in jobs], out, workers,

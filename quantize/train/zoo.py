@@ -77,11 +77,20 @@ def _conv_bn_relu(x, filters, kernel, strides=(1, 1), padding="same", dilation=(
     return keras.layers.ReLU()(x)
 
 
-def _head(x, num_classes, dropout):
-    x = keras.layers.GlobalAveragePooling2D()(x)
+def classifier_head(x, num_classes: int, *, dropout: float = 0.0, name: str = "scores"):
+    """The one classifier head: optional dropout, then a softmax ``Dense`` named ``scores``.
+
+    Every model that Auricle exports or distils ends in it: distillation finds the
+    logits in this layer (``quantize.compress.distill``) and the artifact's head
+    is matched to the output by this name.
+    """
     if dropout:
         x = keras.layers.Dropout(dropout)(x)
-    return keras.layers.Dense(num_classes, activation="softmax", name="scores")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", name=name)(x)
+
+
+def _head(x, num_classes, dropout):
+    return classifier_head(keras.layers.GlobalAveragePooling2D()(x), num_classes, dropout=dropout)
 
 
 def _ds_cnn(input_shape, num_classes, *, filters, blocks, first_kernel=(10, 4), first_strides=(2, 2), dropout=0.2):
@@ -179,10 +188,7 @@ def crnn(input_shape, num_classes, *, filters=32, units=48, dense_units=64, drop
     x = keras.layers.Reshape((x.shape[1], x.shape[2] * x.shape[3]))(x)
     x = keras.layers.GRU(units, unroll=True)(x)
     x = keras.layers.Dense(dense_units, activation="relu")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="scores")(x)
-    return keras.Model(inputs, outputs)
+    return keras.Model(inputs, classifier_head(x, num_classes, dropout=dropout))
 
 
 @register("cnn_small")
@@ -217,9 +223,7 @@ def embedding_head(input_shape, num_classes, *, filters=128, dropout=0.3, poolin
         x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.ReLU()(x)
     x = (keras.layers.GlobalMaxPooling1D() if pooling == "max" else keras.layers.GlobalAveragePooling1D())(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout)(x)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="scores")(x), name="embedding_head")
+    return keras.Model(inputs, classifier_head(x, num_classes, dropout=dropout), name="embedding_head")
 
 
 def _spatial(shape) -> int:

@@ -32,6 +32,7 @@ from quantize.data.augment import AugmentConfig
 from quantize.transfer.backbone import load_backbone
 from quantize.export.int8 import to_tflite
 from quantize.transfer.finetune import fine_tune
+from quantize.run import to_bundle
 from sdk.bundle import Bundle, DetectionDefaults, Head
 from quantize.export.report import prediction_metrics
 from sdk.classify import classify_file
@@ -97,11 +98,11 @@ def run_sound(out: pathlib.Path, *, root=None, epochs: int = 12, seed: int = 0, 
     model, log = fine_tune(load_backbone(), x[take], y[take], len(labels), mode="full", epochs=epochs, lr=3e-3, seed=seed)
     keras_metrics = classification_metrics(y_test, model.predict(x_test, verbose=0).argmax(1), labels)
     tflite = to_tflite(model, mode="int8", calibration=x[rng.permutation(len(x))[:300]])
-    bundle = Bundle.create(tflite, frontend=fe, labels=labels, name="speech_music_noise", task="sound_classification",
-                           aggregate="mean", detection=DetectionDefaults(threshold=0.6, hop_s=0.5),
-                           provenance={"recipe": "quantize.transfer.audio_tasks sound", "backbone": "backbone_v1 (full fine-tune)",
-                                       "data": "RAVDESS actors 1-4 + MUSAN + ESC-50 train files + music_open train tracks",
-                                       "epochs": epochs})
+    bundle = to_bundle(tflite, frontend=fe, labels=labels, name="speech_music_noise", task="sound_classification",
+                       aggregate="mean", detection=DetectionDefaults(threshold=0.6, hop_s=0.5),
+                       provenance={"recipe": "quantize.transfer.audio_tasks sound", "backbone": "backbone_v1 (full fine-tune)",
+                                   "data": "RAVDESS actors 1-4 + MUSAN + ESC-50 train files + music_open train tracks",
+                                   "epochs": epochs})
     int8_windows = Engine(bundle).predict_batch(x_test)[0].argmax(1)
     return {"train_windows": int(len(y)), "test_windows": int(len(y_test)),
             "test_files": len({c.path for c in clips["test"]}), "keras_float_windows": keras_metrics,
@@ -132,10 +133,10 @@ def run_emotion(out: pathlib.Path, *, root=None, epochs: int = 20, seed: int = 0
                          full_lr_scale=full_lr_scale, seed=seed)
     keras_metrics = _emotion_eval(clips, labels, model.predict(x_test, verbose=0))
     tflite = to_tflite(model, mode="int8", calibration=x[np.random.default_rng(seed).permutation(len(x))[:300]])
-    bundle = Bundle.create(tflite, frontend=fe, labels=labels, name="emotion", task="speech_emotion",
-                           aggregate="mean", detection=DetectionDefaults(threshold=0.5, hop_s=0.5),
-                           provenance={"recipe": "quantize.transfer.audio_tasks emotion", "backbone": "backbone_v1 (full fine-tune)",
-                                       "data": "RAVDESS actors 1-4", "test": "RAVDESS actors 5-6", "epochs": epochs})
+    bundle = to_bundle(tflite, frontend=fe, labels=labels, name="emotion", task="speech_emotion",
+                       aggregate="mean", detection=DetectionDefaults(threshold=0.5, hop_s=0.5),
+                       provenance={"recipe": "quantize.transfer.audio_tasks emotion", "backbone": "backbone_v1 (full fine-tune)",
+                                   "data": "RAVDESS actors 1-4", "test": "RAVDESS actors 5-6", "epochs": epochs})
     files = [(p, c) for p, c in dict.fromkeys((c.speaker, c.label) for c in clips["test"])]
     return {"train_windows": int(len(y)), "test_clips": len(files), "keras_float_clips": keras_metrics,
             "int8_clips_via_classify": _int8_file_metrics(bundle, files, labels)}, bundle

@@ -25,6 +25,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
+from quantize.train.zoo import classifier_head
 from sdk.errors import ConfigError, ModelError
 from sdk.frontend import FrontEndConfig
 
@@ -151,7 +152,7 @@ def pretext_data(root=None, *, words: int = 50, tts_variants: int = 10, fsdd_per
     music/noise/speech (train files/time span only). No Speech Commands and
     no RAVDESS audio: those speakers are evaluation data.
     """
-    from quantize.data import tasks
+    from quantize.data import data_root, tasks
     from quantize.data import tts
     from quantize.data.augment import AugmentConfig
     from quantize.data.clips import Clip
@@ -159,7 +160,7 @@ def pretext_data(root=None, *, words: int = 50, tts_variants: int = 10, fsdd_per
     fe = frontend or FrontEndConfig()
     word_list = pretext_words(words)
     tts_clips = tts.synthesize(word_list, tts_dir, variants_per_word=tts_variants, seed=seed, clip_s=fe.clip_s)
-    root = tasks.data_root(root)
+    root = data_root(root, must_exist=True)
     rows = tasks._rows(root / "fsdd")
     rng = np.random.default_rng(seed)
     fsdd = []
@@ -200,8 +201,7 @@ def train_backbone(out, *, root=None, epochs: int = 20, batch_size: int = 64, se
     tf.random.set_seed(seed)
     trunk = build_trunk((fe.clip_frames, fe.num_features))
     inputs = keras.Input(trunk.input_shape[1:])
-    h = keras.layers.Dropout(0.2)(trunk(inputs))
-    model = keras.Model(inputs, keras.layers.Dense(len(labels), activation="softmax", name="pretext")(h))
+    model = keras.Model(inputs, classifier_head(trunk(inputs), len(labels), dropout=0.2, name="pretext"))
     steps = epochs * int(np.ceil(len(train) / batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(3e-3, steps)
     model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])

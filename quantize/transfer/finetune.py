@@ -21,6 +21,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
+from quantize.train.zoo import classifier_head
 from quantize.transfer.backbone import build_trunk, stage_layers, stages
 from sdk.errors import ConfigError
 
@@ -30,10 +31,7 @@ MODES = ("frozen", "full", "progressive", "scratch")
 def classifier(trunk: keras.Model, num_classes: int, *, dropout: float = 0.2, name: str = "classifier") -> keras.Model:
     """``trunk`` followed by dropout and a new softmax layer named ``scores``."""
     inputs = keras.Input(trunk.input_shape[1:], name="features")
-    h = trunk(inputs)
-    if dropout:
-        h = keras.layers.Dropout(dropout)(h)
-    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax", name="scores")(h), name=name)
+    return keras.Model(inputs, classifier_head(trunk(inputs), num_classes, dropout=dropout), name=name)
 
 
 def set_trainable(trunk: keras.Model, stage_names) -> None:
@@ -105,10 +103,7 @@ def student_from_backbone(trunk: keras.Model, num_classes: int, *, dropout: floa
     """
     fresh = build_trunk(trunk.input_shape[1:], filters=trunk.output_shape[-1], blocks=len(stages(trunk)) - 1)
     fresh.set_weights(trunk.get_weights())
-    h = fresh.output
-    if dropout:
-        h = keras.layers.Dropout(dropout)(h)
-    return keras.Model(fresh.input, keras.layers.Dense(num_classes, activation="softmax", name="scores")(h), name="student")
+    return keras.Model(fresh.input, classifier_head(fresh.output, num_classes, dropout=dropout), name="student")
 
 
 def trainable_stage_names(trunk: keras.Model) -> list[str]:

@@ -27,6 +27,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow as tf
 import tf_keras as keras
 
+from quantize.run import to_bundle
 from sdk.bundle import Bundle, Head
 from sdk.errors import ConfigError, ModelError
 
@@ -169,5 +170,5 @@ def export(model: keras.Model, heads, *, frontend, calibration: np.ndarray, mode
             )
     tflite = to_tflite(model, mode=mode, calibration=calibration)
     check_output_order(model, tflite, np.asarray(calibration, np.float32)[:64], source=name)
-    return Bundle.create(tflite, frontend=frontend, heads=heads, name=name, task=task, aggregate=aggregate,
-                         provenance=provenance)
+    return to_bundle(tflite, frontend=frontend, heads=heads, name=name, task=task, aggregate=aggregate,
+                     provenance=provenance)

@@ -61,8 +61,7 @@ def head_recipe(recipe: Recipe) -> Recipe:
 
 def unlabelled_windows(recipe: Recipe, embed: Embedder, *, seed: int):
     """Features and embeddings of clip-length windows of ``teacher.unlabelled`` audio."""
-    from quantize.data.clips import AUDIO_SUFFIXES
-    from sdk.audio import load_audio
+    from sdk.audio import audio_files, load_audio
     from sdk.frontend import features
 
     frontend = recipe.frontend_config()
@@ -74,7 +73,7 @@ def unlabelled_windows(recipe: Recipe, embed: Embedder, *, seed: int):
                 log.warning("teacher.unlabelled[%d]: %s is absent; skipped (optional)", i, folder)
                 continue
             raise ConfigError(f"{recipe.source}: teacher.unlabelled[{i}]: folder {folder} does not exist")
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
+        files = audio_files(folder, recursive=True)
         if not files:
             raise ConfigError(f"{recipe.source}: teacher.unlabelled[{i}]: no audio files in {folder}")
         rng = np.random.default_rng([seed, i])

@@ -76,7 +76,7 @@ def features_and_embeddings(clips, frontend, labels, *, context_s: float | None 
     teacher hears each window centred in ``context_s`` seconds. Cached in
     ``cache_dir`` (when given) by clips, labels, front end, augmentation and context.
     """
-    from quantize.data.clips import load_features
+    from quantize.data.windows import load_features
 
     key = [[asdict(c) for c in clips], list(labels), frontend.to_dict(), repr(augment), copies, seed, context_s, tag]
     path = _cache_path(cache_dir, key) if cache_dir else None
