@@ -299,7 +299,7 @@ def _train_scratch(recipe: Recipe, run_dir, arrays, calibration, *, verbose: int
     """The same student trained without the teacher, exported int8: the distillation's control."""
     from quantize.export import report
     from quantize.export.int8 import to_tflite
-    from quantize.train import fit
+    from quantize.train.classifier import fit
     from sdk.engine import Engine
 
     scratch_dir = pathlib.Path(run_dir) / "scratch"

@@ -196,9 +196,8 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
             raise ConfigError("distill: give a student (zoo model) or a teacher run folder; the input run "
                               "cannot teach itself")
         check_pair(student, teachers)
-        cfg = DistillConfig(temperature=stage.temperature, alpha=stage.alpha, epochs=stage.epochs,
-                            learning_rate=stage.learning_rate, feature_layers=stage.feature_layers,
-                            feature_weight=stage.feature_weight, seed=stage.seed)
+        cfg = DistillConfig(temperature=stage.temperature, alpha=stage.alpha, feature_layers=stage.feature_layers,
+                            feature_weight=stage.feature_weight, fit=stage.plan())
         student, history = distill(student, teachers, data.x_train, data.y_train,
                                    validation=(data.x_val, data.y_val), config=cfg, verbose=verbose)
         info = {"teachers": [str(t) for t in (stage.teachers or [run.path])],
@@ -207,29 +206,29 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
     if stage.kind == "prune":
         from quantize.compress.prune import PruneConfig, prune
 
-        cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude), epochs=stage.epochs,
-                          learning_rate=stage.learning_rate, schedule_fraction=stage.schedule_fraction, seed=stage.seed)
+        cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude),
+                          schedule_fraction=stage.schedule_fraction, fit=stage.plan())
         pruned, info = prune(model, data, cfg, verbose=verbose)
         return _finish(out, run, stage, pruned, info, data, modes=float_modes)
     if stage.kind == "prune_channels":
         from quantize.compress.channels import ChannelPruneConfig, prune_channels
 
         cfg = ChannelPruneConfig(fraction=stage.fraction, exclude=tuple(stage.exclude), round_to=stage.round_to,
-                                 epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
+                                 fit=stage.fit_plan())
         small, info = prune_channels(model, cfg, data, verbose=verbose)
         return _finish(out, run, stage, small, info, data, modes=float_modes)
     if stage.kind == "cluster":
         from quantize.compress.cluster import ClusterConfig, cluster
 
         cfg = ClusterConfig(clusters=stage.clusters, per_layer=dict(stage.per_layer), exclude=tuple(stage.exclude),
-                            epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
+                            fit=stage.fit_plan())
         clustered, info = cluster(model, data, cfg, verbose=verbose)
         return _finish(out, run, stage, clustered, info, data, modes=float_modes)
     if stage.kind == "qat":
         from quantize.export.int8 import to_tflite
         from quantize.compress.qat import QatConfig, quantize_aware
 
-        cfg = QatConfig(epochs=stage.epochs, learning_rate=stage.learning_rate, scheme=stage.scheme, seed=stage.seed)
+        cfg = QatConfig(scheme=stage.scheme, fit=stage.plan())
         qat_model, info = quantize_aware(model, data, cfg, verbose=verbose)
         rng = np.random.default_rng(0)
         calibration = data.x_train[rng.permutation(len(data.x_train))[:500]]
