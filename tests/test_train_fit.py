@@ -109,6 +109,20 @@ def test_fit_history_format_and_run_folder(tmp_path):
     assert unvalidated["best_epoch"] == 2 and "val_accuracy" not in unvalidated
 
 
+def test_fit_builds_model_and_batches_when_asked():
+    data = _arrays()
+    calls = []
+
+    def batches():  # fit calls it after the distribution strategy exists
+        calls.append("data")
+        train = tf.data.Dataset.from_tensor_slices((data.x_train, data.y_train)).batch(8)
+        return Batches(train, 4, tf.data.Dataset.from_tensor_slices((data.x_val, data.y_val)).batch(8))
+
+    model, history = fit(lambda: calls.append("model") or _model(), batches, FitPlan(epochs=2, lr=0.05))
+    assert calls == ["data", "model"] and isinstance(model, keras.Model)
+    assert 1 <= history["best_epoch"] <= 2 and len(history["val_accuracy"]) == 2
+
+
 def test_fit_refuses_a_plan_that_is_not_one():
     with pytest.raises(ConfigError, match="plan must be a FitPlan"):
         fit(_model(), _arrays(), {"epochs": 1})

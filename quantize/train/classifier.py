@@ -105,17 +105,19 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
         )
     input_shape = arrays.x_train.shape[1:]
     loss, accuracy, train_targets, val_targets = _objective(recipe, arrays, num_classes)
-    train_batches = _batches(
-        arrays.x_train,
-        train_targets,
-        _sample_weights(arrays.y_train, num_classes, cfg.class_weights),
-        batch_size=cfg.batch_size,
-        seed=recipe.seed,
-        augment_config=recipe.augment_config(),
-        spec_augment=cfg.spec_augment,
-    )
-    data = Batches(train_batches, math.ceil(len(arrays.x_train) / cfg.batch_size),
-                   tf.data.Dataset.from_tensor_slices((arrays.x_val, val_targets)).batch(256))
+
+    def data():  # called by fit once the distribution strategy exists
+        train_batches = _batches(
+            arrays.x_train,
+            train_targets,
+            _sample_weights(arrays.y_train, num_classes, cfg.class_weights),
+            batch_size=cfg.batch_size,
+            seed=recipe.seed,
+            augment_config=recipe.augment_config(),
+            spec_augment=cfg.spec_augment,
+        )
+        return Batches(train_batches, math.ceil(len(arrays.x_train) / cfg.batch_size),
+                       tf.data.Dataset.from_tensor_slices((arrays.x_val, val_targets)).batch(256))
 
     def build():
         return zoo.build(recipe.model.name, input_shape, num_classes, **recipe.model.params)

@@ -221,7 +221,9 @@ def fit(model, data, plan: FitPlan, *, loss="sparse_categorical_crossentropy", m
     ``model``: a ``keras.Model``, or a callable with no arguments that builds
     one, which ``fit`` calls inside the plan's distribution strategy and
     mixed-precision policy (variables must be created there). ``loss`` and
-    ``metrics`` go to ``compile``; pass ``loss=None, metrics=None`` for a model
+    ``metrics`` go to ``compile``; ``data`` may also be a callable with no
+    arguments that returns :class:`Batches`, called once the strategy exists
+    (MultiWorkerMirroredStrategy must be created before any dataset); pass ``loss=None, metrics=None`` for a model
     whose ``train_step`` computes its own. ``callbacks`` run before fit's own.
     With ``run_dir``, the best weights go to ``run_dir/checkpoints/best_weights.h5``
     and the per-epoch history to ``run_dir/history.csv``. The model is trained
@@ -230,19 +232,22 @@ def fit(model, data, plan: FitPlan, *, loss="sparse_categorical_crossentropy", m
     """
     if not isinstance(plan, FitPlan):
         raise ConfigError(f"fit: plan must be a FitPlan, got {type(plan).__name__}")
-    steps = _steps_per_epoch(data, plan)
-    if isinstance(data, Arrays) and len(data.x_train) == 0:
-        raise ConfigError("fit: no training examples (x_train is empty)")
     seed_everything(plan.seed, deterministic=plan.deterministic)
     if plan.threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(plan.threads)
         except RuntimeError:  # already initialised in this process
             pass
+    strategy = _strategy(plan.strategy)  # before any dataset: collectives are configured at startup
+    if not isinstance(data, (Arrays, Batches)) and callable(data):
+        data = data()
+    steps = _steps_per_epoch(data, plan)
+    if isinstance(data, Arrays) and len(data.x_train) == 0:
+        raise ConfigError("fit: no training examples (x_train is empty)")
     if plan.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        with _strategy(plan.strategy).scope():
+        with strategy.scope():
             if not isinstance(model, keras.Model):
                 model = model()
             model.compile(optimizer=optimizer(plan, steps), loss=loss, metrics=list(metrics) if metrics else None,
