@@ -15,7 +15,7 @@ import numpy as np
 
 import quantize  # noqa: F401
 from quantize.train import zoo
-from quantize.train.fit import Arrays, accuracy, fit
+from quantize.train.fit import Arrays, FitPlan, accuracy, fit
 
 
 def main():
@@ -34,7 +34,7 @@ def main():
     params = json.loads(args.params)
     model = zoo.build(args.model, data.x_train.shape[1:], len(labels), **params)
     t = time.perf_counter()
-    history = fit(model, data, epochs=args.epochs, learning_rate=args.lr, seed=args.seed, verbose=2)
+    _, history = fit(model, data, FitPlan(epochs=args.epochs, lr=args.lr, seed=args.seed), verbose=2)
     run = pathlib.Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
     model.save(run / "model.keras")

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from quantize.data import data_root
 from quantize.data.labels import SILENCE, UNKNOWN
+from quantize.train.plan import FitPlan
 from sdk.bundle import DetectionDefaults
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
@@ -216,24 +217,25 @@ class ModelSpec(_Strict):
     params: dict = Field(default_factory=dict)
 
 
-class Train(_Strict):
+class Train(FitPlan):
+    """The ``train:`` section: a ``FitPlan`` (``quantize.train.plan``) with the float model's
+    defaults, and what only the classifier's data pipeline reads."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
     epochs: int = Field(30, ge=1)
-    batch_size: int = Field(64, ge=1)
     optimizer: Literal["adam", "adamw"] = "adamw"
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(1e-3, ge=0)  # adamw only
-    schedule: Literal["cosine", "constant"] = "cosine"
     warmup_epochs: float = Field(1.0, ge=0)
     min_lr_fraction: float = Field(0.02, ge=0, le=1)  # cosine ends at lr x this
     early_stopping_patience: int = Field(10, ge=0)  # epochs without val accuracy gain; 0 = off
     grad_clip_norm: Optional[float] = Field(5.0, gt=0)
+    deterministic: bool = True  # tf op determinism (slower on some ops)
+    seed: Optional[int] = None  # None: the recipe's seed
     label_smoothing: float = Field(0.05, ge=0, lt=1)
     class_weights: Literal["none", "balanced"] = "balanced"
     spec_augment: bool = True
-    mixed_precision: bool = False
-    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
-    deterministic: bool = True  # tf op determinism (slower on some ops)
-    threads: int = Field(0, ge=0)  # TensorFlow intra-op threads; 0 = TensorFlow's choice
 
 
 class Export(_Strict):

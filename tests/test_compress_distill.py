@@ -9,6 +9,7 @@ pytest.importorskip("tensorflow_model_optimization")
 import tensorflow as tf  # noqa: E402
 
 from quantize.train import zoo  # noqa: E402
+from quantize.train.plan import FitPlan  # noqa: E402
 from quantize.compress.distill import (  # noqa: E402
     DistillConfig, check_pair, distill, distillation_loss, logits_fn, soft_targets,
 )
@@ -71,11 +72,11 @@ def test_distilled_student_learns_from_an_ensemble_with_feature_hint():
     teachers = [zoo.build("cnn_small", (16, 10), 3, filters=(8,)) for _ in range(2)]
     student = zoo.build("ds_cnn_s", (16, 10), 3, filters=8, blocks=1)
     before = [w.copy() for w in student.get_weights()]
-    config = DistillConfig(epochs=3, temperature=2.0, alpha=0.5, learning_rate=1e-2,
+    config = DistillConfig(temperature=2.0, alpha=0.5, fit=FitPlan(epochs=3, lr=1e-2),
                            feature_layers=(teachers[0].layers[2].name, student.layers[2].name))
     student, history = distill(student, teachers, x, y, validation=(x[:64], y[:64]), config=config)
     assert history["loss"][-1] < history["loss"][0]
     assert any(not np.array_equal(a, b) for a, b in zip(before, student.get_weights()))
     assert student.output_shape[-1] == 3  # still the softmax model, ready to export
     with pytest.raises(ConfigError, match="no layer 'nope'"):
-        distill(student, teachers, x, y, config=DistillConfig(epochs=1, feature_layers=("nope", student.layers[2].name)))
+        distill(student, teachers, x, y, config=DistillConfig(fit=FitPlan(epochs=1), feature_layers=("nope", student.layers[2].name)))

@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("tensorflow_model_optimization")
 
 from quantize.train import zoo  # noqa: E402
+from quantize.train.plan import FitPlan  # noqa: E402
 from quantize.export.int8 import tensor_types, to_tflite  # noqa: E402
 from quantize.compress.prune import PruneConfig, kernel_of, prune  # noqa: E402
 from quantize.compress.channels import ChannelPruneConfig, plan, prune_channels, shrink  # noqa: E402
@@ -34,7 +35,7 @@ def _trained_bn(model, seed=0):
 
 def test_magnitude_pruning_reaches_target_and_leaves_excluded_layers_dense(data):
     model = zoo.build("ds_cnn_s", SHAPE, 3, filters=16, blocks=2)
-    pruned, info = prune(model, data, PruneConfig(sparsity=0.75, epochs=2, exclude=("first", "last")))
+    pruned, info = prune(model, data, PruneConfig(sparsity=0.75, exclude=("first", "last"), fit=FitPlan(epochs=2, lr=5e-4)))
     first, last = model.layers[2].name, "scores"
     assert set(info["excluded_layers"]) == {first, last}
     for name, zeros in info["sparsity_by_layer"].items():
@@ -58,7 +59,7 @@ def test_channel_pruning_shrinks_ds_cnn_and_keeps_the_function_at_fraction_zero(
     same = shrink(model, plan(model, ChannelPruneConfig(fraction=0.0)))
     np.testing.assert_allclose(same.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
-    small, info = prune_channels(model, ChannelPruneConfig(fraction=0.5, round_to=4, epochs=1), data)
+    small, info = prune_channels(model, ChannelPruneConfig(fraction=0.5, round_to=4, fit=FitPlan(epochs=1)), data)
     convs = [layer for layer in small.layers if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D")]
     assert all(layer.output_shape[-1] == 8 for layer in convs)
     assert zoo.count_params(small) < 0.5 * zoo.count_params(model)

@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("tensorflow_model_optimization")
 
 from quantize.train import zoo  # noqa: E402
+from quantize.train.plan import FitPlan  # noqa: E402
 from quantize.compress.cluster import ClusterConfig, cluster  # noqa: E402
 from quantize.export.int8 import tensor_types, to_tflite  # noqa: E402
 from quantize.compress.prune import kernel_of  # noqa: E402
@@ -25,7 +26,7 @@ def data():
 
 def test_qat_model_converts_with_int8_ops_only(data):
     model = zoo.build("ds_cnn_s", SHAPE, 3, filters=8, blocks=1)
-    qat_model, info = quantize_aware(model, data, QatConfig(epochs=1))
+    qat_model, info = quantize_aware(model, data, QatConfig(fit=FitPlan(epochs=1, lr=2e-4)))
     assert info["scheme"] == "default"
     assert any("quant" in layer.name for layer in qat_model.layers)
     tflite = to_tflite(qat_model, mode="int8", calibration=data.x_train[:32])
@@ -42,7 +43,7 @@ def test_clustering_leaves_at_most_k_values_per_kernel(data):
     model = zoo.build("ds_cnn_s", SHAPE, 3, filters=8, blocks=1)
     first = model.layers[2].name
     pointwise = [layer.name for layer in model.layers if type(layer).__name__ == "Conv2D"][-1]
-    clustered, info = cluster(model, data, ClusterConfig(clusters=6, per_layer={pointwise: 3}, epochs=1))
+    clustered, info = cluster(model, data, ClusterConfig(clusters=6, per_layer={pointwise: 3}, fit=FitPlan(epochs=1, lr=2e-4)))
     for name, k in info["clusters_by_layer"].items():
         assert np.unique(kernel_of(clustered.get_layer(name))).size <= k, name
     assert info["clusters_by_layer"][pointwise] == 3

@@ -21,13 +21,14 @@ branches (``bc_resnet``) or recurrent layers (``crnn``) are refused with a
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tf_keras as keras
 
+from quantize.train.plan import FitPlan
 from sdk.errors import ConfigError
 
 L = keras.layers
@@ -40,17 +41,13 @@ class ChannelPruneConfig:
     fraction: float = 0.5  # of each convolution's output channels to remove
     exclude: tuple[str, ...] = ()  # Conv2D layer names that keep all their channels
     round_to: int = 4  # kept channel counts are multiples of this (SIMD-friendly), at least this
-    epochs: int = 10
-    learning_rate: float = 1e-3
-    seed: int = 0
+    fit: FitPlan | None = field(default_factory=lambda: FitPlan(epochs=10, lr=1e-3))  # None: no fine-tuning
 
     def __post_init__(self):
         if not 0.0 <= self.fraction < 1.0:
             raise ConfigError(f"prune_channels: fraction={self.fraction!r} must be in [0, 1)")
         if self.round_to < 1:
             raise ConfigError(f"prune_channels: round_to={self.round_to!r} must be >= 1")
-        if self.epochs < 0 or not self.learning_rate > 0:
-            raise ConfigError(f"prune_channels: epochs={self.epochs}, learning_rate={self.learning_rate} are invalid")
 
 
 def check_supported(model) -> list:
@@ -167,9 +164,8 @@ def prune_channels(model, config: ChannelPruneConfig = ChannelPruneConfig(), dat
     kept = plan(model, config)
     small = shrink(model, kept)
     history = None
-    if data is not None and config.epochs > 0:
-        history = fit(small, data, epochs=config.epochs, learning_rate=config.learning_rate, seed=config.seed,
-                      verbose=verbose)
+    if data is not None and config.fit is not None:
+        _, history = fit(small, data, config.fit, label="epochs (prune_channels)", verbose=verbose)
     info = {
         "fraction": config.fraction,
         "channels": {name: [int(len(idx)), int(model.get_layer(name).filters)] for name, idx in kept.items()},

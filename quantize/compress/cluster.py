@@ -17,7 +17,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from quantize.train.fit import Arrays, fit
+from quantize.train.fit import Arrays, FitPlan, fit
 from quantize.compress.prune import PRUNABLE, copy_model, kernel_of, resolve_exclusions, weighted_layers
 from sdk.errors import ConfigError
 
@@ -27,17 +27,12 @@ class ClusterConfig:
     clusters: int = 16
     per_layer: dict = field(default_factory=dict)  # layer name -> number of clusters
     exclude: tuple[str, ...] = ("first",)
-    epochs: int = 3
-    learning_rate: float = 2e-4
-    batch_size: int = 64
-    seed: int = 0
+    fit: FitPlan | None = field(default_factory=lambda: FitPlan(epochs=3, lr=2e-4))  # None: no fine-tuning
 
     def __post_init__(self):
         for name, k in {"clusters": self.clusters, **self.per_layer}.items():
             if not isinstance(k, (int, np.integer)) or k < 2:
                 raise ConfigError(f"cluster: {name}={k!r} clusters must be an integer >= 2")
-        if self.epochs < 0 or not self.learning_rate > 0:
-            raise ConfigError(f"cluster: epochs={self.epochs}, learning_rate={self.learning_rate} are invalid")
 
 
 def unique_values_by_layer(model) -> dict[str, int]:
@@ -65,9 +60,8 @@ def cluster(model, data: Arrays | None, config: ClusterConfig = ClusterConfig(),
 
     clustered = keras.models.clone_model(copy_model(model), clone_function=wrap)
     best_epoch = None
-    if data is not None and config.epochs > 0:
-        history = fit(clustered, data, epochs=config.epochs, learning_rate=config.learning_rate,
-                      batch_size=config.batch_size, seed=config.seed, verbose=verbose)
+    if data is not None and config.fit is not None:
+        _, history = fit(clustered, data, config.fit, label="epochs (cluster)", verbose=verbose)
         best_epoch = history["best_epoch"]
     stripped = tfmot.clustering.keras.strip_clustering(clustered)
     info = {"clusters_by_layer": counts, "excluded_layers": sorted(excluded),

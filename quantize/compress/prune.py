@@ -16,7 +16,7 @@ pruned layers, ``info["sparsity_all_weights"]`` over every conv/dense kernel.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -24,7 +24,7 @@ import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
-from quantize.train.fit import Arrays, fit
+from quantize.train.fit import Arrays, FitPlan, fit
 from sdk.errors import ConfigError
 
 # tfmot's registries prune and cluster Conv2D and Dense kernels, but list
@@ -38,17 +38,12 @@ WEIGHTED = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dens
 class PruneConfig:
     sparsity: float = 0.75
     exclude: tuple[str, ...] = ("first", "last")
-    epochs: int = 10
-    learning_rate: float = 5e-4
-    batch_size: int = 64
     schedule_fraction: float = 0.6  # of the fine-tuning steps spent reaching the target
-    seed: int = 0
+    fit: FitPlan = field(default_factory=lambda: FitPlan(epochs=10, lr=5e-4))
 
     def __post_init__(self):
         if not 0.0 <= self.sparsity < 1.0:
             raise ConfigError(f"prune: sparsity={self.sparsity!r} must be in [0, 1)")
-        if self.epochs < 1 or not self.learning_rate > 0:
-            raise ConfigError(f"prune: epochs={self.epochs}, learning_rate={self.learning_rate} must be positive")
         if not 0.0 < self.schedule_fraction <= 1.0:
             raise ConfigError(f"prune: schedule_fraction={self.schedule_fraction!r} must be in (0, 1]")
 
@@ -97,8 +92,8 @@ def overall_sparsity(model, *, skip=()) -> float:
 def prune(model, data: Arrays, config: PruneConfig = PruneConfig(), *, verbose: int = 0):
     """Magnitude-prune ``model`` to ``config.sparsity`` and fine-tune; returns ``(stripped model, info)``."""
     excluded = resolve_exclusions(model, config.exclude)
-    steps_per_epoch = math.ceil(len(data.x_train) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    steps_per_epoch = math.ceil(len(data.x_train) / config.fit.batch_size)
+    total_steps = steps_per_epoch * config.fit.epochs
     end_step = max(1, int(total_steps * config.schedule_fraction))
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=config.sparsity, begin_step=0, end_step=end_step, frequency=max(1, steps_per_epoch // 4)
@@ -110,10 +105,10 @@ def prune(model, data: Arrays, config: PruneConfig = PruneConfig(), *, verbose: 
         return layer
 
     pruned = keras.models.clone_model(copy_model(model), clone_function=wrap)
-    reached_epoch = math.ceil(end_step / steps_per_epoch)  # first epoch at full sparsity (0-based index below)
-    history = fit(pruned, data, epochs=config.epochs, learning_rate=config.learning_rate, batch_size=config.batch_size,
-                  callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], keep_best_from_epoch=reached_epoch - 1 if reached_epoch else 0,
-                  seed=config.seed, verbose=verbose)
+    reached_epoch = max(1, math.ceil(end_step / steps_per_epoch))  # first epoch (from 1) ending at full sparsity
+    plan = config.fit.model_copy(update={"best_from_epoch": max(config.fit.best_from_epoch, reached_epoch)})
+    _, history = fit(pruned, data, plan, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()], label="epochs (prune)",
+                     verbose=verbose)
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     unprunable = {layer.name for layer in weighted_layers(model) if not isinstance(layer, PRUNABLE)}
     info = {

@@ -20,14 +20,14 @@ Schemes:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 import tensorflow_model_optimization as tfmot
 
-from quantize.train.fit import Arrays, fit
+from quantize.train.fit import Arrays, FitPlan, fit
 from sdk.errors import ConfigError
 
 SCHEMES = ("auto", "default", "prune_preserve", "cluster_preserve")
@@ -35,17 +35,12 @@ SCHEMES = ("auto", "default", "prune_preserve", "cluster_preserve")
 
 @dataclass(frozen=True)
 class QatConfig:
-    epochs: int = 3
-    learning_rate: float = 2e-4
-    batch_size: int = 64
     scheme: str = "auto"
-    seed: int = 0
+    fit: FitPlan = field(default_factory=lambda: FitPlan(epochs=3, lr=2e-4))
 
     def __post_init__(self):
         if self.scheme not in SCHEMES:
             raise ConfigError(f"qat: scheme={self.scheme!r} must be one of {SCHEMES}")
-        if self.epochs < 1 or not self.learning_rate > 0:
-            raise ConfigError(f"qat: epochs={self.epochs}, learning_rate={self.learning_rate} must be positive")
 
 
 def choose_scheme(model) -> str:
@@ -89,7 +84,6 @@ def quantize_aware(model, data: Arrays, config: QatConfig = QatConfig(), *, verb
         qat_model = quantize_aware_model(model, scheme)
     except (ValueError, RuntimeError) as exc:
         raise ConfigError(f"qat: tfmot cannot quantize model {model.name!r} with scheme {scheme!r}: {exc}") from None
-    history = fit(qat_model, data, epochs=config.epochs, learning_rate=config.learning_rate,
-                  batch_size=config.batch_size, seed=config.seed, verbose=verbose)
+    _, history = fit(qat_model, data, config.fit, label="epochs (qat)", verbose=verbose)
     return qat_model, {"scheme": scheme, "best_epoch": history["best_epoch"],
                        "best_val_accuracy": float(np.max(history["val_accuracy"]))}

@@ -11,21 +11,30 @@ Each list entry has exactly one key, the stage name. Everything is checked by
 :func:`parse` (pydantic, unknown keys refused) before any work starts, and
 errors become ``ConfigError`` naming the stage and field. Order rules: ``qat``
 and ``ptq`` produce integer models, so nothing that trains may follow them.
+
+Every stage's options are a ``FitPlan`` (``quantize.train.plan``) with the
+stage's own defaults: ``epochs``, ``lr`` (or ``learning_rate``),
+``batch_size``, ``seed``, ``schedule``, ``grad_clip_norm``,
+``best_from_epoch`` ... mean what they mean in the recipe's ``train:``.
 """
 from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+
+from quantize.train.plan import FitPlan
 
 from sdk.errors import ConfigError
 
 
-class _Stage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    epochs: int = Field(10, ge=0)
-    learning_rate: float = Field(1e-3, gt=0)
-    seed: int = 0
+class _Stage(FitPlan):
+    epochs: int = Field(10, ge=0)  # 0: no fine-tuning (stages that allow it)
+    lr: float = Field(1e-3, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
+
+    def fit_plan(self) -> FitPlan | None:
+        """The plan the stage trains by; None when ``epochs`` is 0."""
+        return self.plan() if self.epochs > 0 else None
 
 
 class StudentSpec(BaseModel):
@@ -48,7 +57,7 @@ class DistillStage(_Stage):
     temperature: float = Field(4.0, gt=0)
     alpha: float = Field(0.7, ge=0, le=1)
     epochs: int = Field(20, ge=1)
-    learning_rate: float = Field(3e-3, gt=0)
+    lr: float = Field(3e-3, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
     feature_layers: Optional[tuple[str, str]] = None
     feature_weight: float = Field(1.0, ge=0)
 
@@ -63,7 +72,7 @@ class PruneStage(_Stage):
     kind: Literal["prune"] = "prune"
     sparsity: float = Field(ge=0, lt=1)
     exclude: list[str] = Field(default_factory=lambda: ["first", "last"])
-    learning_rate: float = Field(5e-4, gt=0)
+    lr: float = Field(5e-4, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
     schedule_fraction: float = Field(0.6, gt=0, le=1)
     epochs: int = Field(10, ge=1)
 
@@ -85,7 +94,7 @@ class ClusterStage(_Stage):
     per_layer: dict[str, int] = Field(default_factory=dict)
     exclude: list[str] = Field(default_factory=lambda: ["first"])
     epochs: int = Field(3, ge=0)
-    learning_rate: float = Field(2e-4, gt=0)
+    lr: float = Field(2e-4, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
 
 
 class QatStage(_Stage):
@@ -93,7 +102,7 @@ class QatStage(_Stage):
 
     kind: Literal["qat"] = "qat"
     epochs: int = Field(3, ge=1)
-    learning_rate: float = Field(2e-4, gt=0)
+    lr: float = Field(2e-4, gt=0, validation_alias=AliasChoices("lr", "learning_rate"))
     scheme: Literal["auto", "default", "prune_preserve", "cluster_preserve"] = "auto"
 
 
@@ -139,7 +148,7 @@ def parse(section) -> list[Stage]:
         if name not in STAGES:
             raise ConfigError(f"compress stage {i}: unknown stage {name!r}; known: {sorted(STAGES)}")
         try:
-            stages.append(STAGES[name](**(options or {})))
+            stages.append(STAGES[name].model_validate(options or {}))
         except ValidationError as exc:
             raise ConfigError(f"compress stage {i} ({name}): {_describe(exc)}") from None
         except TypeError as exc:

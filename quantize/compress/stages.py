@@ -114,9 +114,8 @@ def _distill(stage, run: Run, model, data: Arrays, verbose: int):
         raise ConfigError("distill: give a student (zoo model) or a teacher run folder; the input run "
                           "cannot teach itself")
     check_pair(student, teachers)
-    cfg = DistillConfig(temperature=stage.temperature, alpha=stage.alpha, epochs=stage.epochs,
-                        learning_rate=stage.learning_rate, feature_layers=stage.feature_layers,
-                        feature_weight=stage.feature_weight, seed=stage.seed)
+    cfg = DistillConfig(temperature=stage.temperature, alpha=stage.alpha, feature_layers=stage.feature_layers,
+                        feature_weight=stage.feature_weight, fit=stage.plan())
     student, history = distill(student, teachers, data.x_train, data.y_train,
                                validation=(data.x_val, data.y_val), config=cfg, verbose=verbose)
     info = {"teachers": [str(t) for t in (stage.teachers or [run.path])],
@@ -127,8 +126,8 @@ def _distill(stage, run: Run, model, data: Arrays, verbose: int):
 def _prune(stage, run: Run, model, data: Arrays, verbose: int):
     from quantize.compress.prune import PruneConfig, prune
 
-    cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude), epochs=stage.epochs,
-                      learning_rate=stage.learning_rate, schedule_fraction=stage.schedule_fraction, seed=stage.seed)
+    cfg = PruneConfig(sparsity=stage.sparsity, exclude=tuple(stage.exclude),
+                      schedule_fraction=stage.schedule_fraction, fit=stage.plan())
     return prune(model, data, cfg, verbose=verbose)
 
 
@@ -136,7 +135,7 @@ def _prune_channels(stage, run: Run, model, data: Arrays, verbose: int):
     from quantize.compress.channels import ChannelPruneConfig, prune_channels
 
     cfg = ChannelPruneConfig(fraction=stage.fraction, exclude=tuple(stage.exclude), round_to=stage.round_to,
-                             epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
+                             fit=stage.fit_plan())
     return prune_channels(model, cfg, data, verbose=verbose)
 
 
@@ -144,7 +143,7 @@ def _cluster(stage, run: Run, model, data: Arrays, verbose: int):
     from quantize.compress.cluster import ClusterConfig, cluster
 
     cfg = ClusterConfig(clusters=stage.clusters, per_layer=dict(stage.per_layer), exclude=tuple(stage.exclude),
-                        epochs=stage.epochs, learning_rate=stage.learning_rate, seed=stage.seed)
+                        fit=stage.fit_plan())
     return cluster(model, data, cfg, verbose=verbose)
 
 
@@ -162,7 +161,7 @@ def run_stage(stage, run: Run, out: pathlib.Path, *, verbose: int = 0) -> pathli
         from quantize.compress.qat import QatConfig, quantize_aware
         from quantize.export.int8 import to_tflite
 
-        cfg = QatConfig(epochs=stage.epochs, learning_rate=stage.learning_rate, scheme=stage.scheme, seed=stage.seed)
+        cfg = QatConfig(scheme=stage.scheme, fit=stage.plan())
         qat_model, info = quantize_aware(model, data, cfg, verbose=verbose)
         tflite = to_tflite(qat_model, mode="int8", calibration=run.calibration_windows(data.x_train))
         return _finish(out, run, stage, qat_model, info, data, modes=("int8",), tflite_by_mode={"int8": tflite},

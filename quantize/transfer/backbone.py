@@ -26,6 +26,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from quantize.train.zoo import classifier_head
+from quantize.train.fit import Arrays, FitPlan, fit
 from sdk.errors import ConfigError, ModelError
 from sdk.frontend import FrontEndConfig
 
@@ -202,17 +203,16 @@ def train_backbone(out, *, root=None, epochs: int = 20, batch_size: int = 64, se
     trunk = build_trunk((fe.clip_frames, fe.num_features))
     inputs = keras.Input(trunk.input_shape[1:])
     model = keras.Model(inputs, classifier_head(trunk(inputs), len(labels), dropout=0.2, name="pretext"))
-    steps = epochs * int(np.ceil(len(train) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(3e-3, steps)
-    model.compile(keras.optimizers.Adam(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    # Adam, cosine decay from 3e-3 to zero, the last epoch's weights (as the trunk has always shipped)
+    plan = FitPlan(epochs=epochs, batch_size=batch_size, lr=3e-3, best_weights="last", seed=None)
     t0 = time.time()
-    hist = model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs, batch_size=batch_size, verbose=2)
+    _, history = fit(model, Arrays(x[train], y[train], x[val], y[val]), plan, label="epochs (backbone)", verbose=2)
     facts = {
         "pretext_classes": len(labels),
         "examples": counts,
         "train_examples": int(len(train)),
         "val_examples": int(len(val)),
-        "val_accuracy": round(float(hist.history["val_accuracy"][-1]), 4),
+        "val_accuracy": round(float(history["val_accuracy"][-1]), 4),
         "epochs": epochs,
         "batch_size": batch_size,
         "seed": seed,

@@ -22,6 +22,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from quantize.train.zoo import classifier_head
+from quantize.train.fit import Arrays, FitPlan, fit
 from quantize.transfer.backbone import build_trunk, stage_layers, stages
 from sdk.errors import ConfigError
 
@@ -48,11 +49,13 @@ def unfreeze_order(trunk: keras.Model) -> list[str]:
 
 
 def _fit(model, x, y, *, lr, epochs, batch_size, validation, verbose):
-    model.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    """One phase through the one ``fit``: Adam at a constant ``lr``, the last epoch's weights kept."""
     if epochs <= 0:
         return {}
-    hist = model.fit(x, y, epochs=epochs, batch_size=batch_size, validation_data=validation, shuffle=True, verbose=verbose)
-    return hist.history
+    plan = FitPlan(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant", best_weights="last", seed=None)
+    data = Arrays(x, y, *(validation if validation is not None else (None, None)))
+    _, history = fit(model, data, plan, label="epochs (fine-tune)", verbose=verbose)
+    return history
 
 
 def fine_tune(trunk: keras.Model, x: np.ndarray, y: np.ndarray, num_classes: int, *, mode: str = "frozen",
@@ -69,7 +72,7 @@ def fine_tune(trunk: keras.Model, x: np.ndarray, y: np.ndarray, num_classes: int
         raise ConfigError(f"fine_tune: mode={mode!r} must be one of {MODES}")
     if len(x) != len(y) or len(x) == 0:
         raise ConfigError(f"fine_tune: x has {len(x)} rows and y {len(y)}; need the same, non-zero")
-    tf.random.set_seed(seed)
+    tf.random.set_seed(seed)  # before the new head is built; the phases' plans (seed None) keep it going
     all_stages = stages(trunk)
     if mode == "scratch":
         trunk = build_trunk(trunk.input_shape[1:], filters=trunk.output_shape[-1], blocks=len(all_stages) - 1,
@@ -92,7 +95,7 @@ def fine_tune(trunk: keras.Model, x: np.ndarray, y: np.ndarray, num_classes: int
         set_trainable(trunk, trainable)
         history = _fit(model, x, y, lr=rate, epochs=n, batch_size=batch_size, validation=validation, verbose=verbose)
         log["phases"].append({"trainable": list(trainable), "lr": rate, "epochs": n})
-        log["history"].append({k: [float(v) for v in vs] for k, vs in history.items()})
+        log["history"].append(history)
     return model, log
 
 

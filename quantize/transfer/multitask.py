@@ -1,15 +1,9 @@
 """Multi-task models: one shared trunk, several softmax heads, one artifact.
 
-Loss weighting is ``fixed`` (``sum_i w_i L_i``) or ``uncertainty`` (Kendall,
-Gal & Cipolla 2018, arXiv:1705.07115): each task ``i`` has a trainable
-log-variance ``s_i = log sigma_i^2`` (initially 0) and the total is
-
-    sum_i exp(-s_i) * L_i + s_i / 2
-
-(the classification form ``L / sigma^2 + log sigma``), so a task whose loss
-stays high is down-weighted, with ``s_i / 2`` stopping all ``sigma`` from
-growing without bound. A label of ``-1`` marks "no label for this head" and
-drops that example from the head's loss, so datasets labelled for different
+Loss weighting is ``fixed`` or ``uncertainty`` (Kendall et al. 2018), the
+objective :class:`quantize.train.objectives.multitask.MultiTask` (a
+``keras.Model`` with its own ``train_step``) that :func:`train` fits. A label
+of ``-1`` marks "no label for this head", so datasets labelled for different
 heads can be mixed.
 
 Output order: the TFLite converter orders a Keras model's outputs by output
@@ -21,6 +15,8 @@ index. :func:`build` therefore names output ``i`` ``out{i:02d}_{head}``, and
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
@@ -28,10 +24,12 @@ import tensorflow as tf
 import tf_keras as keras
 
 from quantize.run import to_bundle
+from quantize.train.fit import Batches, FitPlan, fit
+from quantize.train.objectives.multitask import (  # noqa: F401  (re-exported)
+    WEIGHTINGS, MultiTask, UncertaintyWeighting, masked_ce,
+)
 from sdk.bundle import Bundle, Head
 from sdk.errors import ConfigError, ModelError
-
-WEIGHTINGS = ("fixed", "uncertainty")
 
 
 def output_name(index: int, head: str) -> str:
@@ -51,37 +49,14 @@ def build(trunk: keras.Model, heads, *, dropout: float = 0.2, name: str = "multi
     return keras.Model(inputs, outputs, name=name)
 
 
-class UncertaintyWeighting(keras.layers.Layer):
-    """Kendall et al.'s weighting; ``log_vars`` (one per task, trainable) start at 0."""
-
-    def __init__(self, num_tasks: int, **kwargs):
-        super().__init__(**kwargs)
-        self.num_tasks = int(num_tasks)
-        self.log_vars = self.add_weight(name="log_vars", shape=(self.num_tasks,), initializer="zeros", trainable=True)
-
-    def call(self, losses):
-        losses = tf.stack(list(losses))
-        return tf.reduce_sum(tf.exp(-self.log_vars) * losses + 0.5 * self.log_vars)
-
-    def weights_now(self) -> list[float]:
-        """Effective weights ``exp(-s_i)``."""
-        return [float(v) for v in np.exp(-self.log_vars.numpy())]
-
-
-def masked_ce(y, p):
-    """Mean sparse cross-entropy over examples with ``y >= 0`` (0 when none)."""
-    y = tf.cast(y, tf.int64)
-    mask = tf.cast(y >= 0, tf.float32)
-    ce = keras.losses.sparse_categorical_crossentropy(tf.maximum(y, 0), p)
-    return tf.reduce_sum(ce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
-
-
 def train(model: keras.Model, x, ys, *, weighting: str = "uncertainty", loss_weights=None, epochs: int = 20,
-          batch_size: int = 32, lr: float = 1e-3, seed: int = 0) -> dict:
-    """Train all heads together; ``ys`` is one int label array per output (``-1`` = no label).
+          batch_size: int = 32, lr: float = 1e-3, seed: int = 0, plan: FitPlan | None = None) -> dict:
+    """Train all heads together (:class:`MultiTask` through the one ``fit``); ``ys`` is one int label
+    array per output (``-1`` = no label). ``plan`` (default: Adam at constant ``lr``) replaces
+    ``epochs``, ``batch_size``, ``lr`` and ``seed``.
 
-    Returns a log with per-epoch head losses and, for ``uncertainty``, the
-    learned ``log_vars`` and effective weights.
+    Returns a log with the ``fit`` history, per-epoch head losses and, for
+    ``uncertainty``, the learned ``log_vars`` and effective weights.
     """
     if weighting not in WEIGHTINGS:
         raise ConfigError(f"multitask.train: weighting={weighting!r} must be one of {WEIGHTINGS}")
@@ -95,39 +70,22 @@ def train(model: keras.Model, x, ys, *, weighting: str = "uncertainty", loss_wei
     weights = list(loss_weights) if loss_weights is not None else [1.0] * len(ys)
     if len(weights) != len(ys):
         raise ConfigError(f"multitask.train: loss_weights={weights} has {len(weights)} values for {len(ys)} heads")
-    tf.random.set_seed(seed)
-    rng = np.random.default_rng(seed)
-    weighter = UncertaintyWeighting(len(ys), name="uncertainty") if weighting == "uncertainty" else None
-    variables = model.trainable_variables + (weighter.trainable_variables if weighter else [])
-    optimizer = keras.optimizers.Adam(lr)
-    fixed = tf.constant(weights, tf.float32)
-
-    @tf.function
-    def step(xb, *yb):
-        with tf.GradientTape() as tape:
-            preds = model(xb, training=True)
-            preds = preds if isinstance(preds, (list, tuple)) else [preds]
-            losses = [masked_ce(y, p) for y, p in zip(yb, preds)]
-            total = weighter(losses) if weighter else tf.reduce_sum(fixed * tf.stack(losses))
-        optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        return tf.stack(losses), total
-
-    steps = int(np.ceil(len(x) / batch_size))
-    log = {"weighting": weighting, "epochs": []}
-    for _ in range(epochs):
-        order = rng.permutation(len(x))
-        sums = np.zeros(len(ys) + 1)
-        for s in range(steps):
-            idx = order[s * batch_size : (s + 1) * batch_size]
-            losses, total = step(x[idx], *[y[idx] for y in ys])
-            sums += [*losses.numpy(), float(total)]
-        entry = {"head_losses": list(sums[:-1] / steps), "total": sums[-1] / steps}
-        if weighter:
-            entry["log_vars"] = [float(v) for v in weighter.log_vars.numpy()]
+    plan = plan or FitPlan(epochs=epochs, batch_size=batch_size, lr=lr, schedule="constant", best_weights="last",
+                           seed=seed)
+    batches = (tf.data.Dataset.from_tensor_slices((x, tuple(ys)))
+               .shuffle(len(x), seed=0 if plan.seed is None else plan.seed).batch(plan.batch_size))
+    trainer = MultiTask(model, weighting=weighting, loss_weights=weights)
+    _, history = fit(trainer, Batches(batches, math.ceil(len(x) / plan.batch_size)), plan, loss=None, metrics=None,
+                     label="epochs (multitask)")
+    log = {"weighting": weighting, "history": history, "epochs": []}
+    for e in range(history["epochs_run"]):
+        entry = {"head_losses": [history[f"head_{i}"][e] for i in range(len(ys))], "total": history["total"][e]}
+        if trainer.weighter:
+            entry["log_vars"] = [history[f"log_var_{i}"][e] for i in range(len(ys))]
         log["epochs"].append(entry)
-    if weighter:
-        log["log_vars"] = [float(v) for v in weighter.log_vars.numpy()]
-        log["effective_weights"] = weighter.weights_now()
+    if trainer.weighter:
+        log["log_vars"] = [float(v) for v in trainer.weighter.log_vars.numpy()]
+        log["effective_weights"] = trainer.weighter.weights_now()
     return log
 
 

@@ -5,11 +5,11 @@
 the teacher). This stage then
 
 1. trains the teacher head (``zoo.embedding_head``) on the embeddings with
-   the one ``train.fit`` and scores it on the test split;
+   the one ``fit`` (``quantize.train.classifier.fit``) and scores it on the test split;
 2. adds unlabelled real audio (``teacher.unlabelled``) as windows whose only
    label is the teacher's;
 3. attaches the teacher's softened probabilities to the training arrays, so
-   the same ``train.fit`` distils the student (``quantize.train.objectives``).
+   the same ``quantize.train.classifier.fit`` distils the student (``quantize.train.objectives``).
 
 The student never sees the embedding at run time: its artifact holds only
 its own weights and Auricle's front end.

@@ -2,7 +2,7 @@
 
 ``quantize.transfer.teach`` distils inside a keyword recipe's pipeline. The transfer
 benchmarks start from clip lists instead (``quantize.data.tasks``), so this module
-gives them the same three steps on arrays, all through the one ``train.fit``:
+gives them the same three steps on arrays, all through the one ``fit`` (``quantize.train.classifier.fit``):
 
 1. :func:`features_and_embeddings`: Auricle features and teacher embeddings
    of the same (augmented) audio, cached as ``.npz``;
@@ -33,7 +33,7 @@ from sdk.errors import ConfigError
 def transfer_recipe(labels, *, model: str = "ds_cnn_s", params: dict | None = None, epochs: int = 30,
                     lr: float = 3e-3, batch_size: int = 64, seed: int = 0, teacher: dict | None = None,
                     train: dict | None = None) -> Recipe:
-    """A recipe for ``labels`` (no _unknown_ / _silence_ classes) that only ``train.fit`` reads.
+    """A recipe for ``labels`` (no _unknown_ / _silence_ classes) that only ``quantize.train.classifier.fit`` reads.
 
     ``teacher``: the ``teacher:`` section (``context_s``, ``head``, ``epochs``,
     ``temperature``, ``alpha`` ...); ``train``: more ``train:`` options.
@@ -43,7 +43,7 @@ def transfer_recipe(labels, *, model: str = "ds_cnn_s", params: dict | None = No
         raise ConfigError(f"transfer_recipe: labels={labels} need at least two classes")
     return Recipe.model_validate({
         "seed": seed,
-        # data is described for the record only: the caller passes arrays to train.fit
+        # data is described for the record only: the caller passes arrays to classifier.fit
         "data": {"keywords": labels, "unknown": False, "silence": False,
                  "sources": [{"kind": "folders", "path": "<arrays>"}]},
         "model": {"name": model, "params": dict(params or {})},
@@ -93,7 +93,7 @@ def features_and_embeddings(clips, frontend, labels, *, context_s: float | None 
 
 
 def train_head(recipe: Recipe, e_train, y_train, e_val, y_val, run_dir, *, verbose: int = 0):
-    """The teacher head on embeddings, trained by ``train.fit`` with ``teach.head_recipe``."""
+    """The teacher head on embeddings, trained by ``quantize.train.classifier.fit`` with ``teach.head_recipe``."""
     from quantize.transfer.teach import head_recipe
     from quantize.train.classifier import fit
 

@@ -1,4 +1,13 @@
-"""Knowledge distillation as a loss on targets: the one ``fit`` trains a student.
+"""Training objectives the one ``fit`` (``quantize.train.fit``) trains with; none has a loop.
+
+- here: knowledge distillation as a Keras loss on target rows (below);
+- ``distiller``: ``Distiller``, a student against frozen Keras teachers, with feature hints;
+- ``domain``: ``DomainAdapter``, DANN / CORAL adaptation to unlabelled target audio;
+- ``multitask``: ``MultiTask``, several heads under fixed or uncertainty weights.
+
+The last three are ``keras.Model`` subclasses with their own ``train_step``.
+
+Knowledge distillation as a loss on targets: the one ``fit`` trains a student.
 
 A distilled student's target row is ``[hard | soft]``: the one-hot label
 (label-smoothed; all zeros for unlabelled audio, which the teacher alone
