@@ -7,7 +7,8 @@ is created or any audio is decoded.
 
 The run folder holds ``recipe.yaml`` (resolved), ``data.json`` (clips per
 split and label), ``checkpoints/``, ``history.csv``, one artifact per export
-mode (``model_int8.tflite``, ...; each an ``sdk.bundle.Bundle``),
+mode (``model_int8.tflite``, ``model_streaming_int8.tflite``, ...; each an ``sdk.bundle.Bundle``),
+``calibration.npy`` (the int8 calibration windows),
 ``metrics.json``, plots and ``report.md``.
 """
 from __future__ import annotations
@@ -287,12 +288,13 @@ def _evaluate_artifact(bundle: Bundle, x, y, labels):
     return classification_metrics(y, scores, labels)
 
 
-def _bundle(recipe: Recipe, tflite: bytes, provenance: dict) -> Bundle:
+def _bundle(recipe: Recipe, tflite: bytes, provenance: dict, *, streaming: dict | None = None) -> Bundle:
     """One exported model as a Bundle: the recipe's labels, background, front end and detection defaults."""
     labels = tuple(recipe.labels)
     background = tuple(label for label in labels if label in (UNKNOWN, SILENCE))
     return Bundle.create(tflite, frontend=recipe.frontend_config(), heads=[Head("output", labels, background)],
-                         name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance)
+                         name=recipe.name, detection=recipe.detection_defaults(), provenance=provenance,
+                         streaming=streaming)
 
 
 def _train_scratch(recipe: Recipe, run_dir, arrays, calibration, *, verbose: int) -> dict:
@@ -318,7 +320,7 @@ def _train_scratch(recipe: Recipe, run_dir, arrays, calibration, *, verbose: int
 
 
 def _save_artifact(recipe: Recipe, run_dir: pathlib.Path, mode: str, tflite: bytes, metrics: dict, data_summary: dict,
-                   test) -> dict:
+                   test, *, streaming: dict | None = None) -> dict:
     """Evaluate one exported model on the test windows and save it as a Bundle with its provenance."""
     labels = recipe.labels
     provenance = {
@@ -329,9 +331,15 @@ def _save_artifact(recipe: Recipe, run_dir: pathlib.Path, mode: str, tflite: byt
         "metrics": {"float_test_accuracy": metrics["float"]["test"]["accuracy"]},
     }
 
-    evaluation = _evaluate_artifact(_bundle(recipe, tflite, provenance), *test, labels)
+    if streaming:
+        from quantize.export import report, streaming_stage
+
+        scores = streaming_stage.predict_windows(_bundle(recipe, tflite, provenance, streaming=streaming), test[0])
+        evaluation = report.classification_metrics(test[1], scores, labels)
+    else:
+        evaluation = _evaluate_artifact(_bundle(recipe, tflite, provenance), *test, labels)
     provenance["metrics"][f"{mode}_test_accuracy"] = evaluation["accuracy"]
-    saved = _bundle(recipe, tflite, provenance)
+    saved = _bundle(recipe, tflite, provenance, streaming=streaming)
     filename = f"model_{mode}.tflite"
     saved.save(run_dir / filename)
     return {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(saved.model), "test": evaluation}
@@ -401,6 +409,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     from quantize.export import report
     from quantize.train import zoo
     from quantize.export.int8 import to_tflite
+    from quantize.export import streaming_stage
     from quantize.train.classifier import train
     import tf_keras as keras
 
@@ -409,6 +418,7 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
 
     rng = np.random.default_rng(recipe.seed)  # int8 calibration windows: one draw, for the student and its control
     calibration = x_train[rng.permutation(len(x_train))[: recipe.export.calibration_size]]
+    np.save(run_dir / "calibration.npy", calibration)  # later stages (auricle export-streaming) calibrate on it too
 
     arrays = Arrays(x_train, y_train, x_val, y_val, x_test, y_test)
     teacher_summary = scratch_summary = None
@@ -455,15 +465,20 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
 
     t = time.perf_counter()
     with progress.stage("export (TFLite)", total=len(recipe.export.modes)) as advance:
-        tflite_by_mode = {}
+        tflite_by_mode, streaming = {}, {}
         for mode in recipe.export.modes:
-            tflite_by_mode[mode] = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
+            if mode == streaming_stage.MODE:  # the same calibration windows, each streamed from zero state
+                tflite_by_mode[mode], streaming[mode] = streaming_stage.convert(
+                    model, calibration, frames_per_step=streaming_stage.frames_per_step(recipe))
+            else:
+                tflite_by_mode[mode] = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
             advance()
     with progress.stage("evaluation (test split)", total=len(tflite_by_mode)) as advance:
         for mode, tflite in tflite_by_mode.items():
             metrics["artifacts"][mode] = _save_artifact(recipe, run_dir, mode, tflite, metrics, data_summary,
-                                                        (x_test, y_test))
+                                                        (x_test, y_test), streaming=streaming.get(mode))
             advance()
+    streaming_stage.add_agreement(run_dir, metrics["artifacts"], x_test)
     timings["export_and_evaluate_s"] = time.perf_counter() - t
     if teacher_summary is not None:
         metrics["teacher"] = teacher_summary

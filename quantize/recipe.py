@@ -209,7 +209,9 @@ class Train(_Strict):
 
 
 class Export(_Strict):
-    modes: list[Literal["int8", "float16", "float32"]] = Field(default_factory=lambda: ["int8", "float16", "float32"])
+    # streaming_int8: the same model as a stateful streaming artifact (quantize.export.streaming_stage)
+    modes: list[Literal["int8", "float16", "float32", "streaming_int8"]] = Field(
+        default_factory=lambda: ["int8", "float16", "float32"])
     calibration_size: int = Field(500, ge=1)
 
     @field_validator("modes")
@@ -417,3 +419,6 @@ def validate(recipe: Recipe) -> None:
         zoo.check_params(recipe.model.name, recipe.model.params)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    from quantize.export import streaming_stage
+
+    streaming_stage.check(recipe)  # a streaming artifact from a model that cannot stream: refused now
