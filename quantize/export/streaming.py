@@ -65,6 +65,22 @@ def _time_of(shape, layer) -> int:
     return int(shape[1])
 
 
+class _States:
+    """The state inputs and their next values, in the order the model is built."""
+
+    def __init__(self):
+        self.inputs, self.outputs = [], []
+
+    def carry(self, x, frames: int, name: str):
+        """``x`` with the last ``frames`` frames of the previous steps in front (from a new state input)."""
+        state = keras.Input(tuple((frames, *x.shape[2:])), batch_size=1, name=f"state_{len(self.inputs):02d}")
+        self.inputs.append(state)
+        joined = keras.layers.Concatenate(axis=1, name=f"{name}_join")([state, x])
+        self.outputs.append(keras.layers.Lambda(lambda t, k=frames: t[:, -k:],
+                                                name=f"new_state_{len(self.outputs):02d}")(joined))
+        return joined
+
+
 def to_streaming(model, *, frames_per_step: int = 1):
     """Build the streaming tf_keras model (see module docstring); batch size 1."""
     if not isinstance(frames_per_step, int) or frames_per_step < 1:
@@ -77,81 +93,69 @@ def to_streaming(model, *, frames_per_step: int = 1):
     # input_shape any more (which zoo.count_params and a second conversion read).
     original, model = model, keras.models.clone_model(model)
     model.set_weights(original.get_weights())
-    n = frames_per_step
-    frames = keras.Input((n, num_features), batch_size=1, name="frames")
-    states, new_states = [], []
+    frames = keras.Input((frames_per_step, num_features), batch_size=1, name="frames")
+    states = _States()
     x, pooled = frames, False
-
-    def add_state(shape, name):
-        state = keras.Input(tuple(shape), batch_size=1, name=f"state_{len(states):02d}")
-        states.append(state)
-        return state
-
     for layer in _chain(model):
-        kind = type(layer).__name__
         if pooled:
             if not isinstance(layer, _AFTER_POOL):
-                raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) after global pooling is not supported")
+                raise ConfigError(f"to_streaming: layer {layer.name!r} ({type(layer).__name__}) after global "
+                                  "pooling is not supported")
             x = layer(x)
-            continue
-        if isinstance(layer, keras.layers.Reshape):
-            target = layer.target_shape
-            if _time_of(layer.input_shape, layer) != target[0]:
-                raise ConfigError(f"to_streaming: reshape {layer.name!r} to {target} changes the time axis")
-            x = keras.layers.Reshape((n, *target[1:]), name=f"{layer.name}_stream")(x)
-        elif isinstance(layer, _CONVS):
-            (kt, _), (st, _), (dt, _) = layer.kernel_size, layer.strides, layer.dilation_rate
-            if layer.padding != "valid" and kt > 1:  # one frame tall: 'same' pads frequency only
-                raise ConfigError(f"to_streaming: {kind} {layer.name!r} has padding={layer.padding!r}; "
-                                  "streaming needs 'valid' (pad frequency with ZeroPadding2D((0, 0), (a, b)))")
-            if st != 1:
-                raise ConfigError(f"to_streaming: {kind} {layer.name!r} has time stride {st}; streaming needs 1")
-            lookback = (kt - 1) * dt
-            if lookback:
-                state = add_state((lookback, *x.shape[2:]), layer.name)
-                joined = keras.layers.Concatenate(axis=1, name=f"{layer.name}_join")([state, x])
-                new_states.append(keras.layers.Lambda(lambda t, k=lookback: t[:, -k:],
-                                                      name=f"new_state_{len(new_states):02d}")(joined))
-                x = joined
-            x = layer(x)
-        elif isinstance(layer, keras.layers.ZeroPadding2D):
-            (top, bottom), _ = layer.padding
-            if top or bottom:
-                raise ConfigError(f"to_streaming: {layer.name!r} pads the time axis; only frequency padding streams")
-            x = layer(x)
-        elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
-            if layer.pool_size[0] != 1 or layer.strides[0] != 1:
-                raise ConfigError(f"to_streaming: {kind} {layer.name!r} pools over time ({layer.pool_size}, "
-                                  f"strides {layer.strides}); only frequency pooling streams")
-            x = layer(x)
-        elif isinstance(layer, keras.layers.GlobalAveragePooling2D):
-            window = _time_of(layer.input_shape, layer)
-            per_frame = keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=2), name=f"{layer.name}_freq")(x)
-            if window > 1:
-                state = add_state((window - 1, per_frame.shape[-1]), layer.name)
-                joined = keras.layers.Concatenate(axis=1, name=f"{layer.name}_join")([state, per_frame])
-                new_states.append(keras.layers.Lambda(lambda t, k=window - 1: t[:, -k:],
-                                                      name=f"new_state_{len(new_states):02d}")(joined))
-                per_frame = joined
-            x = keras.layers.Lambda(lambda t, k=window: tf.reduce_mean(t[:, -k:], axis=1),
-                                    name=f"{layer.name}_time")(per_frame)
-            pooled = True
-        elif isinstance(layer, _PER_FRAME):
-            x = layer(x)
-        elif isinstance(layer, keras.layers.RNN):
-            raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) starts from a zero state in every window; "
-                              "streamed, it would carry its state across windows and score differently")
         else:
-            raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) is not supported for streaming; "
-                              "supported: Conv2D/DepthwiseConv2D, BatchNormalization, ReLU, Activation, pooling "
-                              "over frequency, GlobalAveragePooling2D, Dense")
+            x = _stream_layer(layer, x, frames_per_step, states)
+            pooled = isinstance(layer, keras.layers.GlobalAveragePooling2D)
     if not pooled:
         raise ConfigError("to_streaming: the model has no GlobalAveragePooling2D; per-window scores need it")
     # The output is named "scores" (the zoo's heads already are; reuse keeps layer names unique).
     scores = x if model.layers[-1].name == "scores" else keras.layers.Activation("linear", name="scores")(x)
-    streaming = keras.Model([frames, *states], [scores, *new_states], name=f"{model.name}_streaming")
+    streaming = keras.Model([frames, *states.inputs], [scores, *states.outputs], name=f"{model.name}_streaming")
     streaming._auricle_clip_frames = clip_frames  # noqa: SLF001  (for streaming_metadata)
     return streaming
+
+
+def _stream_layer(layer, x, n: int, states: _States):
+    """One layer before global pooling, on ``n`` new frames (with carried ones where it looks back)."""
+    kind = type(layer).__name__
+    if isinstance(layer, keras.layers.Reshape):
+        target = layer.target_shape
+        if _time_of(layer.input_shape, layer) != target[0]:
+            raise ConfigError(f"to_streaming: reshape {layer.name!r} to {target} changes the time axis")
+        return keras.layers.Reshape((n, *target[1:]), name=f"{layer.name}_stream")(x)
+    if isinstance(layer, _CONVS):
+        (kt, _), (st, _), (dt, _) = layer.kernel_size, layer.strides, layer.dilation_rate
+        if layer.padding != "valid" and kt > 1:  # one frame tall: 'same' pads frequency only
+            raise ConfigError(f"to_streaming: {kind} {layer.name!r} has padding={layer.padding!r}; "
+                              "streaming needs 'valid' (pad frequency with ZeroPadding2D((0, 0), (a, b)))")
+        if st != 1:
+            raise ConfigError(f"to_streaming: {kind} {layer.name!r} has time stride {st}; streaming needs 1")
+        lookback = (kt - 1) * dt
+        return layer(states.carry(x, lookback, layer.name) if lookback else x)
+    if isinstance(layer, keras.layers.ZeroPadding2D):
+        (top, bottom), _ = layer.padding
+        if top or bottom:
+            raise ConfigError(f"to_streaming: {layer.name!r} pads the time axis; only frequency padding streams")
+        return layer(x)
+    if isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
+        if layer.pool_size[0] != 1 or layer.strides[0] != 1:
+            raise ConfigError(f"to_streaming: {kind} {layer.name!r} pools over time ({layer.pool_size}, "
+                              f"strides {layer.strides}); only frequency pooling streams")
+        return layer(x)
+    if isinstance(layer, keras.layers.GlobalAveragePooling2D):
+        window = _time_of(layer.input_shape, layer)
+        per_frame = keras.layers.Lambda(lambda t: tf.reduce_mean(t, axis=2), name=f"{layer.name}_freq")(x)
+        if window > 1:
+            per_frame = states.carry(per_frame, window - 1, layer.name)
+        return keras.layers.Lambda(lambda t, k=window: tf.reduce_mean(t[:, -k:], axis=1),
+                                   name=f"{layer.name}_time")(per_frame)
+    if isinstance(layer, _PER_FRAME):
+        return layer(x)
+    if isinstance(layer, keras.layers.RNN):
+        raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) starts from a zero state in every window; "
+                          "streamed, it would carry its state across windows and score differently")
+    raise ConfigError(f"to_streaming: layer {layer.name!r} ({kind}) is not supported for streaming; "
+                      "supported: Conv2D/DepthwiseConv2D, BatchNormalization, ReLU, Activation, pooling "
+                      "over frequency, GlobalAveragePooling2D, Dense")
 
 
 def streaming_metadata(streaming_model) -> dict:

@@ -8,6 +8,10 @@ Rules that keep a graph fully int8 in TFLite: reshape with ``Reshape`` (a
 ``x[..., None]`` becomes an unsupported StridedSlice), pool with pooling
 layers, use ReLU / sigmoid / tanh, and unroll recurrent layers.
 
+``streamable=True`` (DS-CNN, cnn_small) builds a variant that
+``quantize.export.streaming`` can convert to a streaming model: 'valid'
+padding and time stride 1, so no layer looks past the window's edges.
+
 ``count_params`` and ``count_macs`` count per layer from the layer's own
 configuration (conv, depthwise, dense, GRU, batch norm); batch norm is folded
 into the preceding convolution at conversion, so it adds parameters in Keras
