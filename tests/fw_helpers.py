@@ -143,7 +143,7 @@ def zoo_bundle_paths() -> dict[str, pathlib.Path]:
     from sdk import Bundle, FrontEndConfig
 
     fe = FrontEndConfig()
-    code = b"".join(p.read_bytes() for p in (REPO / "quantize" / "zoo.py", REPO / "quantize" / "export.py"))
+    code = b"".join(p.read_bytes() for p in (REPO / "quantize" / "train" / "zoo.py", REPO / "quantize" / "export" / "int8.py"))
     code += inspect.getsource(zoo_bundle_paths).encode() + repr(ZOO_LABELS).encode() + tf.__version__.encode()
     digest = hashlib.sha256(code).hexdigest()[:12]
     folder = REPO / "build" / "zoo"
