@@ -15,8 +15,10 @@ import typer
 def register(app: typer.Typer) -> None:
     """Add the training side's commands to the ``auricle`` app."""
     from quantize.compress.cli import register as register_compress
+    from quantize.export.cli import register as register_export
 
     register_compress(app)
+    register_export(app)
 
     @app.command("train")
     def train_command(

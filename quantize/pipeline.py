@@ -8,7 +8,8 @@ is created or any audio is decoded.
 The run folder (``quantize.run.Run``) holds ``recipe.yaml`` (resolved),
 ``data.json`` (clips per split and label), ``checkpoints/``,
 ``history.csv``, ``model.keras``, one artifact per export mode
-(``model_int8.tflite``, ...; each an ``sdk.bundle.Bundle``),
+(``model_int8.tflite``, ``model_streaming_int8.tflite``, ...; each an
+``sdk.bundle.Bundle``), ``calibration.npy`` (the int8 calibration windows),
 ``metrics.json``, plots and ``report.md``. The recipe's ``compress:``
 stages then map it to new folders under ``compress/``.
 """
@@ -21,9 +22,12 @@ import sys
 import time
 from collections import Counter
 
+import numpy as np
+
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 from quantize import progress
 from quantize import recipe as qrecipe
+from quantize.export import streaming_stage
 from quantize.data.splits import SPLITS, check_labels, list_clips, load_split_features, read_sources
 from quantize.recipe import Recipe
 from quantize.recipe_checks import validate
@@ -57,12 +61,14 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
 
     arrays, data_summary, embeddings, embed = _data(recipe, run_, file_sources, timings)
     calibration = run_.calibration_windows(arrays.x_train)  # one draw, for the student and its control
+    np.save(run_.path / streaming_stage.CALIBRATION_FILE, calibration)  # auricle export-streaming calibrates on it too
     model, history, extra = _train(recipe, run_, arrays, embeddings, embed, calibration, timings,
                                    verbose=verbose, keep_features=keep_features)
     metrics = _metrics(recipe, run_, model, history, arrays, data_summary)
     metrics.update(extra)
     t = time.perf_counter()
     metrics["artifacts"] = _export(recipe, run_, model, calibration, metrics, data_summary, (arrays.x_test, arrays.y_test))
+    streaming_stage.add_agreement(run_.path, metrics["artifacts"], arrays.x_test)
     timings["export_and_evaluate_s"] = time.perf_counter() - t
     _summarise(metrics, history, timings, t_start)
     from quantize.export import report
@@ -204,9 +210,13 @@ def _export(recipe: Recipe, run_: Run, model, calibration, metrics: dict, data_s
     from quantize.export.int8 import to_tflite
 
     with progress.stage("export (TFLite)", total=len(recipe.export.modes)) as advance:
-        tflite_by_mode = {}
+        tflite_by_mode, streaming = {}, {}
         for mode in recipe.export.modes:
-            tflite_by_mode[mode] = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
+            if mode == streaming_stage.MODE:  # the same calibration windows, each streamed from zero state
+                tflite_by_mode[mode], streaming[mode] = streaming_stage.convert(
+                    model, calibration, frames_per_step=streaming_stage.frames_per_step(recipe))
+            else:
+                tflite_by_mode[mode] = to_tflite(model, mode=mode, calibration=calibration if mode == "int8" else None)
             advance()
     provenance = {
         "recipe": recipe.resolved(),
@@ -221,7 +231,8 @@ def _export(recipe: Recipe, run_: Run, model, calibration, metrics: dict, data_s
                 return {**provenance, "metrics": {"float_test_accuracy": float_accuracy,
                                                   f"{mode}_test_accuracy": evaluation["accuracy"]}}
 
-            artifacts[mode] = run_.write_artifact(mode, tflite, name=recipe.name, provenance=with_accuracy, test=test)
+            artifacts[mode] = run_.write_artifact(mode, tflite, name=recipe.name, provenance=with_accuracy, test=test,
+                                                  streaming=streaming.get(mode))
             advance()
     return artifacts
 

@@ -239,7 +239,9 @@ class Train(FitPlan):
 
 
 class Export(_Strict):
-    modes: list[Literal["int8", "float16", "float32"]] = Field(default_factory=lambda: ["int8", "float16", "float32"])
+    # streaming_int8: the same model as a stateful streaming artifact (quantize.export.streaming_stage)
+    modes: list[Literal["int8", "float16", "float32", "streaming_int8"]] = Field(
+        default_factory=lambda: ["int8", "float16", "float32"])
     calibration_size: int = Field(500, ge=1)
 
     @field_validator("modes")

@@ -172,18 +172,29 @@ class Run:
 
     # ----------------------------------------------------------------- outputs
 
-    def bundle(self, tflite: bytes, *, name: str, provenance: dict) -> Bundle:
+    def bundle(self, tflite: bytes, *, name: str, provenance: dict, streaming: dict | None = None) -> Bundle:
         return to_bundle(tflite, frontend=self.frontend, labels=self.labels, name=name, detection=self.detection,
-                         provenance=provenance)
+                         provenance=provenance, streaming=streaming)
 
     def write_artifact(self, mode: str, tflite: bytes, *, name: str, provenance: dict | Callable[[dict], dict],
-                       test=None) -> dict:
+                       test=None, streaming: dict | None = None) -> dict:
         """Evaluate ``tflite`` on the ``test`` windows ``(x, y)`` (if given), wrap it as a Bundle once,
-        save ``model_<mode>.tflite``. ``provenance`` may be a function of the evaluation."""
-        evaluation = evaluate(tflite, *test, self.labels) if test is not None and test[0] is not None else None
+        save ``model_<mode>.tflite``. ``provenance`` may be a function of the evaluation.
+
+        A streaming model (``streaming``: its Bundle entry) runs only as a Bundle, so it is
+        wrapped once more to be evaluated, each test window streamed from zero state."""
+        evaluation = None
+        if test is not None and test[0] is not None:
+            if streaming:
+                from quantize.export.streaming_stage import evaluate_windows
+
+                evaluation = evaluate_windows(self.bundle(tflite, name=name, provenance={}, streaming=streaming),
+                                              *test, self.labels)
+            else:
+                evaluation = evaluate(tflite, *test, self.labels)
         if callable(provenance):
             provenance = provenance(evaluation)
-        bundle = self.bundle(tflite, name=name, provenance={"export_mode": mode, **provenance})
+        bundle = self.bundle(tflite, name=name, provenance={"export_mode": mode, **provenance}, streaming=streaming)
         filename = f"model_{mode}.tflite"
         bundle.save(self.path / filename)
         entry = {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(bundle.model),

@@ -156,6 +156,12 @@ def markdown(metrics: dict) -> str:
         )
     if m.get("int8_accuracy_drop_points") is not None:
         lines += ["", f"int8 accuracy drop vs Keras float: {m['int8_accuracy_drop_points']:+.2f} points."]
+    stream = m["artifacts"].get("streaming_int8", {})
+    if stream.get("agreement_with_int8"):
+        a = stream["agreement_with_int8"]
+        lines += ["", f"{stream['file']} steps {stream['frames_per_step']} frames at a time with carried state; "
+                  f"its top label equals model_int8's on {100 * a['top1_agreement']:.1f}% of {a['windows']} test "
+                  f"windows (largest score difference {a['max_score_difference']:.3f})."]
     if m.get("teacher"):
         lines += _teacher_lines(m)
     lines += ["", "## Per class (first artifact, test split)", "", "| label | precision | recall | F1 | support |",

@@ -8,6 +8,10 @@ Rules that keep a graph fully int8 in TFLite: reshape with ``Reshape`` (a
 ``x[..., None]`` becomes an unsupported StridedSlice), pool with pooling
 layers, use ReLU / sigmoid / tanh, and unroll recurrent layers.
 
+``streamable=True`` (DS-CNN, cnn_small) builds a variant that
+``quantize.export.streaming`` can convert to a streaming model: 'valid'
+padding and time stride 1, so no layer looks past the window's edges.
+
 ``count_params`` and ``count_macs`` count per layer from the layer's own
 configuration (conv, depthwise, dense, GRU, batch norm); batch norm is folded
 into the preceding convolution at conversion, so it adds parameters in Keras
@@ -93,13 +97,19 @@ def _head(x, num_classes, dropout):
     return classifier_head(keras.layers.GlobalAveragePooling2D()(x), num_classes, dropout=dropout)
 
 
-def _ds_cnn(input_shape, num_classes, *, filters, blocks, first_kernel=(10, 4), first_strides=(2, 2), dropout=0.2):
+def _ds_cnn(input_shape, num_classes, *, filters, blocks, first_kernel=(10, 4), first_strides=(2, 2), dropout=0.2,
+            streamable=False):
     """Hello Edge DS-CNN (Zhang et al. 2017, arXiv:1711.07128): one conv, then
-    depthwise-separable blocks (3x3 depthwise + 1x1 pointwise, BN + ReLU each)."""
+    depthwise-separable blocks (3x3 depthwise + 1x1 pointwise, BN + ReLU each).
+
+    ``streamable``: 'valid' padding and time stride 1, so ``quantize.export.streaming``
+    can convert it (each conv then shortens the window instead of zero-padding it)."""
     inputs, x = _input(input_shape)
-    x = _conv_bn_relu(x, filters, first_kernel, first_strides)
+    padding = "valid" if streamable else "same"
+    strides = (1, first_strides[1]) if streamable else first_strides
+    x = _conv_bn_relu(x, filters, first_kernel, strides, padding=padding)
     for _ in range(blocks):
-        x = keras.layers.DepthwiseConv2D(3, padding="same", use_bias=False)(x)
+        x = keras.layers.DepthwiseConv2D(3, padding=padding, use_bias=False)(x)
         x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
         x = keras.layers.ReLU()(x)
         x = _conv_bn_relu(x, filters, 1)
@@ -107,21 +117,21 @@ def _ds_cnn(input_shape, num_classes, *, filters, blocks, first_kernel=(10, 4), 
 
 
 @register("ds_cnn_s")
-def ds_cnn_s(input_shape, num_classes, *, filters=64, blocks=4, dropout=0.2):
+def ds_cnn_s(input_shape, num_classes, *, filters=64, blocks=4, dropout=0.2, streamable=False):
     """DS-CNN small: 64 channels, 4 separable blocks (paper: ~38.6 K params at 49x10 MFCC)."""
-    return _ds_cnn(input_shape, num_classes, filters=filters, blocks=blocks, dropout=dropout)
+    return _ds_cnn(input_shape, num_classes, filters=filters, blocks=blocks, dropout=dropout, streamable=streamable)
 
 
 @register("ds_cnn_m")
-def ds_cnn_m(input_shape, num_classes, *, filters=172, blocks=4, dropout=0.2):
+def ds_cnn_m(input_shape, num_classes, *, filters=172, blocks=4, dropout=0.2, streamable=False):
     """DS-CNN medium: 172 channels, 4 separable blocks."""
-    return _ds_cnn(input_shape, num_classes, filters=filters, blocks=blocks, dropout=dropout)
+    return _ds_cnn(input_shape, num_classes, filters=filters, blocks=blocks, dropout=dropout, streamable=streamable)
 
 
 @register("ds_cnn_l")
-def ds_cnn_l(input_shape, num_classes, *, filters=276, blocks=5, dropout=0.2):
+def ds_cnn_l(input_shape, num_classes, *, filters=276, blocks=5, dropout=0.2, streamable=False):
     """DS-CNN large: 276 channels, 5 separable blocks."""
-    return _ds_cnn(input_shape, num_classes, filters=filters, blocks=blocks, dropout=dropout)
+    return _ds_cnn(input_shape, num_classes, filters=filters, blocks=blocks, dropout=dropout, streamable=streamable)
 
 
 def _bc_block(x, out_channels, *, freq_stride, dilation, dropout):
@@ -192,12 +202,17 @@ def crnn(input_shape, num_classes, *, filters=32, units=48, dense_units=64, drop
 
 
 @register("cnn_small")
-def cnn_small(input_shape, num_classes, *, filters=(16, 32, 48), dropout=0.2):
-    """A plain CNN: 3x3 conv + BN + ReLU + 2x2 max pool per entry of ``filters``."""
+def cnn_small(input_shape, num_classes, *, filters=(16, 32, 48), dropout=0.2, streamable=False):
+    """A plain CNN: 3x3 conv + BN + ReLU + 2x2 max pool per entry of ``filters``.
+
+    ``streamable``: 'valid' convs and pooling over frequency only (1x2), so
+    ``quantize.export.streaming`` can convert it."""
     inputs, x = _input(input_shape)
     for f in filters:
-        x = _conv_bn_relu(x, int(f), 3)
-        if x.shape[1] >= 2 and x.shape[2] >= 2:
+        x = _conv_bn_relu(x, int(f), 3, padding="valid" if streamable else "same")
+        if streamable and x.shape[2] >= 2:
+            x = keras.layers.MaxPooling2D((1, 2))(x)
+        elif not streamable and x.shape[1] >= 2 and x.shape[2] >= 2:
             x = keras.layers.MaxPooling2D(2)(x)
     return keras.Model(inputs, _head(x, num_classes, dropout))
 
