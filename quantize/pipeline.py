@@ -232,7 +232,8 @@ def _export(recipe: Recipe, run_: Run, model, calibration, metrics: dict, data_s
                                                   f"{mode}_test_accuracy": evaluation["accuracy"]}}
 
             artifacts[mode] = run_.write_artifact(mode, tflite, name=recipe.name, provenance=with_accuracy, test=test,
-                                                  streaming=streaming.get(mode))
+                                                  streaming=streaming.get(mode),
+                                                  evaluator=streaming_stage.evaluate_windows if mode in streaming else None)
             advance()
     return artifacts
 

@@ -177,21 +177,16 @@ class Run:
                          provenance=provenance, streaming=streaming)
 
     def write_artifact(self, mode: str, tflite: bytes, *, name: str, provenance: dict | Callable[[dict], dict],
-                       test=None, streaming: dict | None = None) -> dict:
+                       test=None, streaming: dict | None = None, evaluator: Callable | None = None) -> dict:
         """Evaluate ``tflite`` on the ``test`` windows ``(x, y)`` (if given), wrap it as a Bundle once,
         save ``model_<mode>.tflite``. ``provenance`` may be a function of the evaluation.
 
         A streaming model (``streaming``: its Bundle entry) runs only as a Bundle, so it is
-        wrapped once more to be evaluated, each test window streamed from zero state."""
+        wrapped once more to be evaluated, by ``evaluator(bundle, x, y, labels)``."""
         evaluation = None
         if test is not None and test[0] is not None:
-            if streaming:
-                from quantize.export.streaming_stage import evaluate_windows
-
-                evaluation = evaluate_windows(self.bundle(tflite, name=name, provenance={}, streaming=streaming),
-                                              *test, self.labels)
-            else:
-                evaluation = evaluate(tflite, *test, self.labels)
+            model = self.bundle(tflite, name=name, provenance={}, streaming=streaming) if streaming else tflite
+            evaluation = (evaluator or evaluate)(model, *test, self.labels)
         if callable(provenance):
             provenance = provenance(evaluation)
         bundle = self.bundle(tflite, name=name, provenance={"export_mode": mode, **provenance}, streaming=streaming)

@@ -18,6 +18,7 @@ pytest.importorskip("tensorflow")
 from conftest import tone  # noqa: E402
 from quantize import pipeline  # noqa: E402
 from quantize import recipe as qrecipe  # noqa: E402
+from quantize.recipe_checks import validate  # noqa: E402
 from quantize.export import streaming_stage  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.detector import Detector  # noqa: E402
@@ -151,7 +152,7 @@ def test_a_model_that_cannot_stream_is_refused_when_the_recipe_is_read(tone_fold
     recipe = qrecipe.load(streaming_recipe(tone_folders, model=model))
     with pytest.raises(ConfigError, match=rf"export.modes asks for 'streaming_int8', but model '{model['name']}' .*"
                                           rf"cannot stream: to_streaming: {layer}.*streamable: true"):
-        qrecipe.validate(recipe)
+        validate(recipe)
     with pytest.raises(ConfigError, match="cannot stream"):  # before any folder is made or audio read
         pipeline.run(streaming_recipe(tone_folders, model=model), tmp_path / "run", verbose=0)
     assert not (tmp_path / "run").exists()

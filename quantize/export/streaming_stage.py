@@ -80,7 +80,7 @@ def predict_windows(bundle, windows: np.ndarray) -> np.ndarray:
 
 
 def evaluate_windows(bundle, x, y, labels) -> dict:
-    """:func:`quantize.run.evaluate` for a streaming artifact: each window streamed from zero state."""
+    """``quantize.run.evaluate`` for a streaming artifact: each window streamed from zero state."""
     from quantize.export.report import classification_metrics
 
     return classification_metrics(y, predict_windows(bundle, x), labels)
