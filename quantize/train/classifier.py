@@ -133,11 +133,11 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
 
 
 def train(recipe: Recipe, run_dir, *, verbose: int = 2) -> pathlib.Path:
-    """Stage form: ``features.npz`` in ``run_dir`` -> ``model.keras`` and ``history.json`` there.
+    """Re-train on a run folder's kept windows: ``features.npz`` -> ``model.keras`` and ``history.json``.
 
-    ``quantize.pipeline.run`` writes the features (train / val windows), calls
-    this, and exports from ``model.keras``; pass ``keep_features=True`` to the
-    pipeline to re-train later on the same windows.
+    ``quantize.pipeline.run`` trains in memory; it keeps ``features.npz`` with
+    ``keep_features=True`` (or a ``compress:`` section), so a recipe change can
+    be tried on the same windows without decoding audio again.
     """
     run_dir = pathlib.Path(run_dir)
     features = run_dir / "features.npz"
