@@ -43,6 +43,33 @@ def tone(freq_hz: float, duration_s: float, sample_rate: int = 16000, amplitude:
     t = np.arange(int(duration_s * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
 
+TONES_HZ = {"low": 400.0, "high": 2500.0}  # two "keywords" any model learns in seconds
+
+
+def tone_clip(freq_hz: float, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """A tone burst of random length and place in 1 s of faint noise."""
+    clip = rng.normal(0, 0.01, sample_rate).astype(np.float32)
+    length_s = rng.uniform(0.3, 0.6)
+    burst = tone(freq_hz * rng.uniform(0.9, 1.1), length_s, sample_rate, amplitude=rng.uniform(0.2, 0.6))
+    start = rng.integers(0, sample_rate - burst.size)
+    clip[start : start + burst.size] += burst
+    return clip
+
+
+@pytest.fixture(scope="module")
+def tone_folders(tmp_path_factory):
+    """Speech Commands layout: ``low/`` and ``high/``, 40 one-second tone clips each."""
+    import soundfile
+
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(5)
+    for label, freq in TONES_HZ.items():
+        (root / label).mkdir()
+        for i in range(40):
+            soundfile.write(root / label / f"s{i:02d}_nohash_0.wav", tone_clip(freq, rng), 16000, subtype="PCM_16")
+    return root
+
+
 
 def build_tiny_model(frontend, num_labels: int = 3, seed: int = 0):
     """A small tf-keras CNN over ``(frames, features)`` windows, untrained."""

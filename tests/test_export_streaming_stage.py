@@ -15,7 +15,7 @@ import soundfile
 
 pytest.importorskip("tensorflow")
 
-from conftest import tone  # noqa: E402
+from conftest import TONES_HZ, tone  # noqa: E402
 from quantize import pipeline  # noqa: E402
 from quantize import recipe as qrecipe  # noqa: E402
 from quantize.recipe_checks import validate  # noqa: E402
@@ -25,15 +25,7 @@ from sdk.detector import Detector  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 
 RATE = 16000
-TONES_HZ = {"low": 400.0, "high": 2500.0}
 
-
-def _tone_clip(freq_hz, rng):
-    clip = rng.normal(0, 0.01, RATE).astype(np.float32)
-    burst = tone(freq_hz * rng.uniform(0.9, 1.1), rng.uniform(0.3, 0.6), RATE, amplitude=rng.uniform(0.2, 0.6))
-    start = rng.integers(0, RATE - burst.size)
-    clip[start : start + burst.size] += burst
-    return clip
 
 
 def streaming_recipe(root, *, model=None, modes=("int8", "streaming_int8")):
@@ -53,16 +45,6 @@ def streaming_recipe(root, *, model=None, modes=("int8", "streaming_int8")):
     }
 
 
-@pytest.fixture(scope="module")
-def tone_folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tones")
-    rng = np.random.default_rng(5)
-    for label, freq in TONES_HZ.items():
-        (root / label).mkdir()
-        for i in range(40):
-            soundfile.write(root / label / f"s{i:02d}_nohash_0.wav", _tone_clip(freq, rng), RATE, subtype="PCM_16")
-    return root
-
 
 @pytest.fixture(scope="module")
 def run_dir(tone_folders, tmp_path_factory):
@@ -75,7 +57,9 @@ def test_recipe_writes_a_streaming_artifact_listed_like_the_others(run_dir):
     assert info["file"] == "model_streaming_int8.tflite" and (run_dir / info["file"]).is_file()
     assert info["frames_per_step"] == 3  # one 96 ms detection hop of 32 ms frames
     assert metrics["model_bytes"]["streaming_int8"] == info["model_bytes"] > 0
-    assert info["test"]["accuracy"] >= 0.85  # scored on the same test windows, each streamed from zero state
+    # Scored on the same test windows, each streamed from zero state: as good as the window model, well above chance.
+    window = metrics["artifacts"]["int8"]["test"]["accuracy"]
+    assert info["test"]["accuracy"] >= max(0.7, window - 0.05), (info["test"]["accuracy"], window)
     assert info["agreement_with_int8"]["top1_agreement"] >= 0.95
     assert "model_streaming_int8.tflite (streaming_int8)" in (run_dir / "report.md").read_text()
     bundle = Bundle.load(run_dir / info["file"])

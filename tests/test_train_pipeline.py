@@ -11,35 +11,15 @@ import soundfile
 
 pytest.importorskip("tensorflow")
 
-from conftest import tone  # noqa: E402
+from conftest import TONES_HZ, tone, tone_clip  # noqa: E402
 from quantize import pipeline  # noqa: E402
 from quantize.data import splits  # noqa: E402
 from sdk.bundle import Bundle  # noqa: E402
 from sdk.classify import classify_file  # noqa: E402
 
 RATE = 16000
-TONES_HZ = {"low": 400.0, "high": 2500.0}
 
 
-def _tone_clip(freq_hz, rng):
-    """A tone burst of random length and place in 1 s of faint noise."""
-    clip = rng.normal(0, 0.01, RATE).astype(np.float32)
-    length_s = rng.uniform(0.3, 0.6)
-    burst = tone(freq_hz * rng.uniform(0.9, 1.1), length_s, RATE, amplitude=rng.uniform(0.2, 0.6))
-    start = rng.integers(0, RATE - burst.size)
-    clip[start : start + burst.size] += burst
-    return clip
-
-
-@pytest.fixture(scope="module")
-def tone_folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("tones")
-    rng = np.random.default_rng(5)
-    for label, freq in TONES_HZ.items():
-        (root / label).mkdir()
-        for i in range(40):
-            soundfile.write(root / label / f"s{i:02d}_nohash_0.wav", _tone_clip(freq, rng), RATE, subtype="PCM_16")
-    return root
 
 
 def tiny_recipe(root, **train):
@@ -100,7 +80,7 @@ def test_artifacts_load_and_classify_files(tone_run, tone_folders, tmp_path):
     rng = np.random.default_rng(99)  # fresh clips, never seen in training
     for label, freq in TONES_HZ.items():
         path = tmp_path / f"{label}.wav"
-        soundfile.write(path, _tone_clip(freq, rng), RATE)
+        soundfile.write(path, tone_clip(freq, rng), RATE)
         assert classify_file(bundle, path).label == label
     float_bundle = Bundle.load(tone_run / "model_float32.tflite")
     assert float_bundle.inputs[0].dtype == "float32"
