@@ -19,7 +19,8 @@ import soundfile
 
 pytest.importorskip("tensorflow")
 
-from test_train_pipeline import RATE, TONES_HZ, _tone_clip, tiny_recipe  # noqa: E402
+from conftest import TONES_HZ, tone_clip  # noqa: E402
+from test_train_pipeline import RATE, tiny_recipe  # noqa: E402
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ def test_two_local_workers_train_the_same_model(tmp_path):
     for label, freq in TONES_HZ.items():
         (tmp_path / "tones" / label).mkdir(parents=True)
         for i in range(30):
-            soundfile.write(tmp_path / "tones" / label / f"s{i:02d}_nohash_0.wav", _tone_clip(freq, rng), RATE)
+            soundfile.write(tmp_path / "tones" / label / f"s{i:02d}_nohash_0.wav", tone_clip(freq, rng), RATE)
     recipe = tiny_recipe(tmp_path / "tones", epochs=3, strategy="multi_worker")
     recipe["export"] = {"modes": ["int8"], "calibration_size": 32}
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))

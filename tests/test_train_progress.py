@@ -63,7 +63,8 @@ def test_train_cli_prints_stages_and_summary_and_no_tensorflow_lines(tmp_path):
     pytest.importorskip("tensorflow")
     import yaml
 
-    from test_train_pipeline import RATE, TONES_HZ, _tone_clip, tiny_recipe
+    from conftest import TONES_HZ, tone_clip
+    from test_train_pipeline import RATE, tiny_recipe
     import numpy as np
     import soundfile
 
@@ -71,7 +72,7 @@ def test_train_cli_prints_stages_and_summary_and_no_tensorflow_lines(tmp_path):
     for label, freq in TONES_HZ.items():
         (tmp_path / "tones" / label).mkdir(parents=True)
         for i in range(12):
-            soundfile.write(tmp_path / "tones" / label / f"s{i:02d}_nohash_0.wav", _tone_clip(freq, rng), RATE)
+            soundfile.write(tmp_path / "tones" / label / f"s{i:02d}_nohash_0.wav", tone_clip(freq, rng), RATE)
     recipe = tiny_recipe(tmp_path / "tones", epochs=2)
     recipe["export"] = {"modes": ["int8"], "calibration_size": 16}
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(recipe))
