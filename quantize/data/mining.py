@@ -38,6 +38,7 @@ def mine(bundle: Bundle, files: Sequence[str | pathlib.Path], *, threshold: floa
     detector = Detector(bundle, threshold=threshold)
     rule = EventRule.of(detector)
     rate, clip_s = bundle.frontend.sample_rate, bundle.frontend.clip_s
+    columns = {name: k for k, name in enumerate(rule.labels)}
     found, unreadable = [], []
     for path in files:
         try:
@@ -46,7 +47,6 @@ def mine(bundle: Bundle, files: Sequence[str | pathlib.Path], *, threshold: floa
             unreadable.append(str(exc))
             continue
         trace = trace_scores(detector, samples, rate)
-        columns = {name: k for k, name in enumerate(rule.labels)}
         for name, time_s in rule.events(trace, threshold):
             hop = min(int(np.searchsorted(trace.times_s, time_s)), len(trace.times_s) - 1)
             score = float(trace.posteriors[hop, columns[name]])
