@@ -53,8 +53,12 @@ class EventRule:
         return cls(tuple(detector.labels), tuple(detector.thresholds), detector.smoother.window,
                    detector.min_count, detector.refractory_s)
 
-    def events(self, trace, threshold: float) -> list[tuple[str, float]]:
-        smoothed = moving_mean(trace.posteriors, self.window)
+    def smooth(self, trace) -> np.ndarray:
+        return moving_mean(trace.posteriors, self.window)
+
+    def events(self, trace, threshold: float, smoothed: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Events at ``threshold``; ``smoothed`` (from :meth:`smooth`) spares a sweep smoothing once per threshold."""
+        smoothed = self.smooth(trace) if smoothed is None else smoothed
         events = []
         for k, label in enumerate(self.labels):
             if label in self.keywords:
@@ -68,8 +72,9 @@ def sweep(trace, placements: Sequence, rule: EventRule, *, thresholds: Sequence[
     """FRR and false accepts per hour at each threshold (one threshold for every keyword)."""
     hours = trace.duration_s / 3600.0
     rows = []
+    smoothed = rule.smooth(trace)
     for threshold in thresholds:
-        hits, false_accepts = match(rule.events(trace, threshold), placements, tolerance_s=tolerance_s)
+        hits, false_accepts = match(rule.events(trace, threshold, smoothed), placements, tolerance_s=tolerance_s)
         rows.append({
             "threshold": float(threshold),
             "false_reject_rate": 1.0 - hits / len(placements) if placements else None,
