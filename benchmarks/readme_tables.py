@@ -147,8 +147,18 @@ def _pct(value) -> str:
     return f"{100 * mean:.1f} ± {100 * std:.1f} % ({100 * low:.1f}–{100 * high:.1f}, {n} seeds)"
 
 
+def _per_hour(value) -> str:
+    s = _spread(value)
+    if s is None:
+        return f"{float(value):.2f} /h"
+    mean, _, low, high, n = s
+    return f"{mean:.2f} /h ({low:.2f}–{high:.2f}, {n} seeds)"
+
+
 FORMATS = {
     "pct": _pct,  # a fraction as a percentage; per-seed values as mean ± std (min–max, n seeds)
+    "miss": lambda v: "not reached" if v is None else _pct(v),  # a miss rate at a false-accept rate (None: none met it)
+    "per_h": _per_hour,  # events per hour  # a fraction as a percentage; per-seed values as mean ± std (min–max, n seeds)
     "kb": lambda v: f"{float(v) / 1000:.0f} KB",  # bytes
     "mb": lambda v: f"{float(v):.1f} MB",  # a figure already in MB
     "ms": lambda v: f"{float(v):.3g} ms",

@@ -37,6 +37,7 @@ class Scored:
     trace: ScoreTrace
     rule: EventRule
     cpu_s: float  # process time spent scoring
+    threshold: float | None = None  # the model's own operating point (Auricle: its calibrated threshold)
 
 
 def _int16_bytes(samples: np.ndarray) -> bytes:
@@ -136,7 +137,7 @@ def score_auricle(path: str, samples: np.ndarray) -> Scored:
     start = time.process_time()
     trace = trace_scores(detector, samples, RATE)
     cpu_s = time.process_time() - start
-    return Scored(trace, EventRule.of(detector), cpu_s)
+    return Scored(trace, EventRule.of(detector), cpu_s, float(min(detector.thresholds.values())))
 
 
 def model_bytes(kind: str, phrase_or_path: str) -> int:

@@ -258,6 +258,9 @@ def export(
     """
     from firmware_bridge.verify import default_inputs, flash_bytes, verify
 
+    if bundle.streaming:  # its state tensors would need a firmware loop that carries them from call to call
+        raise ConfigError(f"{bundle.source}: a streaming model (state inputs) cannot be exported for TFLite Micro yet; "
+                          "export the whole-window artifact of the same run (model_int8.tflite) instead")
     if not (isinstance(arena_margin, (int, float)) and math.isfinite(arena_margin) and arena_margin >= 1):
         raise ConfigError(f"export: arena_margin={arena_margin!r} must be a number >= 1")
     ident = c_identifier(name or bundle.name)

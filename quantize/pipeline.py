@@ -64,16 +64,32 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     np.save(run_.path / streaming_stage.CALIBRATION_FILE, calibration)  # auricle export-streaming calibrates on it too
     model, history, extra = _train(recipe, run_, arrays, embeddings, embed, calibration, timings,
                                    verbose=verbose, keep_features=keep_features)
+    if recipe.wakeword is not None:  # hard-negative mining rounds fine-tune the student before export
+        from quantize.wakeword import stages
+
+        t = time.perf_counter()
+        model, run_.arrays, extra["wakeword"] = stages.mine_rounds(recipe, run_, model, run_.arrays, calibration,
+                                                                   verbose=verbose)
+        model.save(run_.path / "model.keras")
+        timings["mining_s"] = time.perf_counter() - t
     metrics = _metrics(recipe, run_, model, history, arrays, data_summary)
     metrics.update(extra)
     t = time.perf_counter()
     metrics["artifacts"] = _export(recipe, run_, model, calibration, metrics, data_summary, (arrays.x_test, arrays.y_test))
     streaming_stage.add_agreement(run_.path, metrics["artifacts"], arrays.x_test)
     timings["export_and_evaluate_s"] = time.perf_counter() - t
+    if recipe.wakeword is not None:  # threshold and smoothing for the false-accept target, stored in each artifact
+        t = time.perf_counter()
+        metrics["wakeword"]["calibration"] = stages.calibrate_artifacts(recipe, run_, metrics["artifacts"],
+                                                                        run_.clips["test"])
+        timings["calibration_s"] = time.perf_counter() - t
     _summarise(metrics, history, timings, t_start)
     from quantize.export import report
 
     report.write(run_.path, metrics, history, recipe.labels)
+    if recipe.wakeword is not None:
+        with open(run_.path / "report.md", "a") as f:
+            f.write("\n".join(stages.report_lines(metrics["wakeword"])) + "\n")
     if recipe.compress:
         from quantize.compress.stages import apply
 
@@ -89,6 +105,7 @@ def _data(recipe: Recipe, run_: Run, file_sources, timings: dict):
     t = time.perf_counter()
     with progress.stage("data (sources, silence)"):
         splits = list_clips(recipe, run_.path, file_sources=file_sources)
+    run_.clips = splits  # the wake-word calibration lays the test split's held-out voices into its stream
     data_summary = {
         split: {
             "clips": len(clips),

@@ -27,11 +27,9 @@ made them, so sharing is safe).
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import re
-import typing
 from typing import Literal, Optional
 
 import pydantic
@@ -41,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from quantize.data import data_root
 from quantize.data.labels import SILENCE, UNKNOWN
 from quantize.train.plan import FitPlan
+from quantize.recipe_sections import Augment, Detection, FrontEnd  # noqa: F401  (sections of a Recipe)
 from sdk.bundle import DetectionDefaults
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
@@ -53,80 +52,10 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
-def _from_dataclass(cls, name: str):
-    """A strict pydantic model with a dataclass's fields, types and defaults."""
-    hints = typing.get_type_hints(cls)
-    fields = {}
-    for f in dataclasses.fields(cls):
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = Field(default_factory=f.default_factory)  # type: ignore[misc]
-        else:
-            default = ...
-        fields[f.name] = (hints[f.name], default)
-    return pydantic.create_model(name, __config__=ConfigDict(extra="forbid"), **fields)
-
-
-FrontEnd = _from_dataclass(FrontEndConfig, "FrontEnd")
-
-
-class Detection(_from_dataclass(DetectionDefaults, "Detection")):  # type: ignore[misc]
-    """``sdk.bundle.DetectionDefaults`` as the recipe's ``detection:`` section, checked when read:
-    artifacts and MCU headers copy these numbers as they are."""
-
-    @field_validator("threshold")
-    @classmethod
-    def _threshold_is_a_probability(cls, value):
-        if not 0 < value <= 1:
-            raise ValueError(f"threshold={value} must be in (0, 1] (a posterior; 0 would fire on every hop)")
-        return value
-
-    @field_validator("thresholds")
-    @classmethod
-    def _thresholds_are_probabilities(cls, value):
-        bad = {label: t for label, t in value.items() if not isinstance(t, (int, float)) or not 0 < t <= 1}
-        if bad:
-            raise ValueError(f"thresholds {bad} must each be in (0, 1]")
-        return value
-
-    @field_validator("smoothing_s", "refractory_s")
-    @classmethod
-    def _not_negative(cls, value, info):
-        if value < 0:
-            raise ValueError(f"{info.field_name}={value} must be >= 0 seconds")
-        return value
-
-    @field_validator("hop_s")
-    @classmethod
-    def _hop_positive(cls, value):
-        if value <= 0:
-            raise ValueError(f"hop_s={value} must be > 0 seconds")
-        return value
-
-    @field_validator("min_count")
-    @classmethod
-    def _min_count_positive(cls, value):
-        if value < 1:
-            raise ValueError(f"min_count={value} must be >= 1")
-        return value
-
-
-def _augment_model():
-    try:
-        from quantize.data.augment import AugmentConfig
-    except ImportError:  # the data side's module; a recipe can still say augment: {}
-        return dict
-    return _from_dataclass(AugmentConfig, "Augment")
-
-
-Augment = _augment_model()
-
-
 class Source(_Strict):
     """One place clips come from."""
 
-    kind: Literal["speech_commands", "folders", "manifest", "tts"]
+    kind: Literal["speech_commands", "folders", "manifest", "tts", "background"]
     path: Optional[str] = None  # folder (speech_commands, folders) or CSV (manifest); not for tts
     role: Literal["all", "train", "fit", "eval", "test"] = "all"
     # speech_commands: which of its words are keywords (default: data.keywords); others are _unknown_
@@ -142,11 +71,16 @@ class Source(_Strict):
     # tts: words to speak (default: data.keywords), how many voices/variants per word, engines
     words: Optional[list[str]] = None
     unknown_words: int = Field(0, ge=0)  # also speak this many everyday words (as _unknown_)
-    near_misses: bool = False  # also speak 5 near misses of each keyword (as _unknown_)
+    near_misses: bool = False  # also speak near_miss_count near misses of each keyword (as _unknown_)
+    near_miss_count: int = Field(5, ge=1)
     unknown_variants_per_word: int = Field(3, ge=1)  # voices per unknown word / near miss
     variants_per_word: int = Field(20, ge=1)
     engines: list[str] = Field(default_factory=lambda: ["espeak-ng", "flite", "festival"])
-    max_clips_per_label: Optional[int] = Field(None, ge=1)
+    max_clips_per_label: Optional[int] = Field(None, ge=1)  # background: windows taken from its train files
+    # background (long audio without keywords, as _unknown_ windows): shares of its files kept from training
+    held_back: float = Field(0.0, ge=0, lt=1)  # for calibration
+    held_out: float = Field(0.0, ge=0, lt=1)  # for evaluation only
+    optional: bool = False  # background: skip, with a warning, when the folder is absent
 
     @model_validator(mode="after")
     def _path_matches_kind(self):
@@ -272,6 +206,7 @@ class Teacher(_Strict):
     alpha: float = Field(0.7, ge=0, le=1)  # weight of the teacher's soft targets; 1 - alpha for the labels
     unlabelled: list[Unlabelled] = Field(default_factory=list)
     compare_scratch: bool = True  # also train the student without the teacher, for the report
+    filter_below: float = Field(0.0, ge=0, lt=1)  # drop training windows the teacher gives under this for their label
 
 
 class Recipe(_Strict):
@@ -285,6 +220,7 @@ class Recipe(_Strict):
     export: Export = Field(default_factory=Export)
     detection: Detection = Field(default_factory=Detection)  # type: ignore[valid-type]
     teacher: Optional[Teacher] = None  # distil from the speech-embedding teacher (quantize.transfer.teacher)
+    wakeword: Optional[dict] = None  # quantize.wakeword.settings.Wakeword, resolved; it wrote data: (expand)
     compress: Optional[list] = None  # stages applied after training, in order (quantize.compress.recipe)
     source: str = Field("<memory>", exclude=True)  # the file it came from (for messages and relative paths)
 
@@ -337,10 +273,10 @@ class Recipe(_Strict):
             yaml.safe_dump(self.resolved(), f, sort_keys=False)
 
 
-def _format_errors(source: str, exc: pydantic.ValidationError) -> str:
+def _format_errors(source: str, exc: pydantic.ValidationError, prefix: tuple = ()) -> str:
     lines = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in (*prefix, *err["loc"])) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; see quantize/recipes/default.yaml)"
@@ -348,6 +284,13 @@ def _format_errors(source: str, exc: pydantic.ValidationError) -> str:
             message = "required key is missing"
         lines.append(f"{where}: {message}")
     return f"{source}: invalid recipe: " + "; ".join(lines)
+
+
+def _same_data(given: dict, written: dict) -> bool:
+    try:
+        return Data(**given).model_dump() == Data(**written).model_dump()
+    except (pydantic.ValidationError, TypeError):
+        return False
 
 
 def builtin_recipes() -> list[str]:
@@ -379,6 +322,16 @@ def load(recipe) -> Recipe:
             raise ConfigError(f"{path}: a recipe must be a YAML mapping (name:, data:, model:, ...)")
         source = str(path)
     values.pop("source", None)
+    if values.get("wakeword") is not None:  # a wake-word recipe: its section writes data:, model: and export:
+        from quantize.wakeword.settings import expand
+
+        given = values.pop("data", None)
+        try:
+            values = expand(values)
+        except pydantic.ValidationError as exc:
+            raise ConfigError(_format_errors(source, exc, prefix=("wakeword",))) from None
+        if given is not None and not _same_data(given, values["data"]):  # a run's recipe.yaml holds both
+            raise ConfigError(f"{source}: a wake-word recipe writes data: from wakeword:; remove the data: section")
     try:
         parsed = Recipe(**values)
     except pydantic.ValidationError as exc:

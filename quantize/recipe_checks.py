@@ -27,9 +27,13 @@ def validate(recipe: Recipe) -> None:
         if source.kind == "manifest":
             if not path.is_file():
                 raise ConfigError(f"{where}: {key}: manifest {path} does not exist (from path {source.path!r})")
-        elif not path.is_dir():
+        elif not path.is_dir() and not (source.kind == "background" and source.optional):
             hint = " (set AURICLE_DATA to the shared data folder)" if "AURICLE_DATA" in source.path else ""
             raise ConfigError(f"{where}: {key}: folder {path} does not exist (from path {source.path!r}){hint}")
+    if recipe.wakeword is not None:
+        from quantize.wakeword.checks import check
+
+        check(recipe)
     if recipe.teacher is not None:
         from quantize.transfer.teacher import model_files
 

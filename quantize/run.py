@@ -107,6 +107,7 @@ class Run:
     metrics: dict = field(default_factory=dict)
     features_path: pathlib.Path | None = None
     arrays: object = field(default=None, repr=False)  # the feature arrays, once loaded (or handed over in memory)
+    clips: dict | None = field(default=None, repr=False)  # the clips of each split, when this run listed them
 
     # ------------------------------------------------------------ open / create
 

@@ -61,3 +61,36 @@ def test_compare_gives_each_peer_a_full_det_with_misses_falling_as_the_threshold
         assert misses == sorted(misses)  # thresholds ascend: misses can only grow
         assert [p["false_accepts_per_hour_target"] for p in row["miss_at_false_accepts_per_hour"]] == [1.0, 0.5, 0.1]
         assert 0 < row["cpu_s_per_audio_s"] < 1 and row["model_bytes"] > 10_000
+
+
+def test_the_benchmark_plays_exactly_the_files_wakeword_training_never_reads(tmp_path):
+    from quantize.wakeword import background
+
+    rng = np.random.default_rng(3)
+    for i in range(40):
+        (tmp_path / f"d{i % 3}").mkdir(exist_ok=True)
+        _write(tmp_path / f"d{i % 3}" / f"f{i}.wav", 0.1 * rng.standard_normal(RATE // 4))
+    played = wakeword.shared_files(tmp_path, "held_out", 0.2, 0.3)
+    assert played == background.files(tmp_path, "held_out", held_back=0.2, held_out=0.3)
+    trained = background.files(tmp_path, "train", held_back=0.2, held_out=0.3)
+    calibrated = background.files(tmp_path, "calibration", held_back=0.2, held_out=0.3)
+    assert played and not set(played) & (set(trained) | set(calibrated))
+    assert len(wakeword.shared_files(tmp_path, "all", 0.2, 0.3)) == 40
+
+
+def test_summary_keeps_one_figure_per_peer_and_a_list_per_auricle_seed():
+    def row(detector, miss, snr=10.0, model_bytes=1000):
+        r = {"phrase": "alexa", "detector": detector, "snr_db": snr, "model_bytes": model_bytes,
+             "cpu_s_per_audio_s": 0.01, "background_h": 1.0, "positives": 60,
+             "miss_at_false_accepts_per_hour": [{"false_accepts_per_hour_target": 1.0, "false_reject_rate": miss},
+                                                {"false_accepts_per_hour_target": 0.5, "false_reject_rate": None}]}
+        if detector == "auricle":
+            r["at_calibrated_threshold"] = {"false_reject_rate": miss, "false_accepts_per_hour": 0.0}
+        return r
+
+    summary = wakeword.summarise([row("openwakeword", 0.4), row("auricle", 0.1), row("auricle", 0.3)])
+    assert summary["alexa"]["openwakeword"]["snr_10"]["miss_at_1_per_h"] == 0.4
+    assert summary["alexa"]["openwakeword"]["snr_10"]["miss_at_0_5_per_h"] is None
+    assert summary["alexa"]["auricle"]["snr_10"]["miss_at_1_per_h"] == [0.1, 0.3]
+    assert summary["alexa"]["auricle"]["snr_10"]["calibrated_miss"] == [0.1, 0.3]
+    assert summary["alexa"]["auricle"]["model_bytes"] == 1000

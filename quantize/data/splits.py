@@ -9,6 +9,7 @@ which clips a recipe holds out.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 from collections import Counter
@@ -23,6 +24,8 @@ from quantize.data.sources import from_folders, from_manifest, from_speech_comma
 from quantize.data.windows import load_features
 from quantize.recipe import Recipe
 from sdk.errors import AudioError, ConfigError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -87,6 +90,10 @@ def read_sources(recipe: Recipe) -> list:
             continue
         where = f"data.sources[{i}] ({source.kind} {source.path})"
         path = recipe.resolve_path(source.path)
+        if source.kind == "background":
+            clips = _background_clips(recipe, i, source, path, where)
+            out += [(i, source, clips)] if clips else []
+            continue
         try:
             if source.kind == "speech_commands":
                 clips = from_speech_commands(
@@ -111,6 +118,22 @@ def read_sources(recipe: Recipe) -> list:
         clips = _map_labels(clips, recipe, source, where)
         out.append((i, source, cap_per_label(clips, source.max_clips_per_label, recipe.seed)))
     return out
+
+
+def _background_clips(recipe: Recipe, index: int, source, path: pathlib.Path, where: str) -> list:
+    """Windows of a background folder's train files, as ``_unknown_`` (``quantize.wakeword.background``)."""
+    from quantize.wakeword import background
+
+    if not path.is_dir() and source.optional:
+        log.warning("%s: %s is absent; skipped (optional)", where, path)
+        return []
+    train = background.files(path, "train", held_back=source.held_back, held_out=source.held_out,
+                             where=f"{recipe.source}: {where}")
+    if not train:
+        raise ConfigError(f"{recipe.source}: {where}: no file of {path} falls in the train share "
+                          f"(held_back={source.held_back}, held_out={source.held_out}); add files or lower them")
+    return background.windows(train, max_windows=source.max_clips_per_label or 2000, clip_s=recipe.frontend.clip_s,
+                              seed=recipe.seed + index, root=path)
 
 
 def check_labels(recipe: Recipe, file_sources) -> None:
@@ -147,7 +170,7 @@ def _tts_clips(recipe: Recipe, index: int, source, out_dir: pathlib.Path) -> lis
     others: list = []
     if source.near_misses:
         for text in spoken:
-            others += tts.near_misses(text, count=5)
+            others += tts.near_misses(text, count=source.near_miss_count)
     if source.unknown_words:
         others += tts.unknown_words(list(spoken), count=source.unknown_words, seed=recipe.seed)
     keep = {w.lower() for w in spoken}

@@ -199,16 +199,19 @@ def to_streaming_tflite(streaming_model, *, mode: str = "float32", calibration: 
         def representative():
             names = [t.name.split(":")[0] for t in streaming_model.inputs]
             steps = 0
-            for sequence in sequences:
-                states = [np.zeros((1, *s.shape[1:]), np.float32) for s in streaming_model.inputs[1:]]
-                for start in range(0, sequence.shape[0] - n + 1, n):
-                    if max_steps is not None and steps >= max_steps:
-                        return
-                    step = [sequence[None, start : start + n], *states]
-                    yield dict(zip(names, step))  # by name: the converter orders inputs its own way
-                    steps += 1
-                    result = streaming_model(step, training=False)
+            for group in _same_length(sequences):  # streamed together: one model call per step, not per window
+                states = [np.zeros((len(group), *s.shape[1:]), np.float32) for s in streaming_model.inputs[1:]]
+                per_step = []
+                for start in range(0, group.shape[1] - n + 1, n):
+                    per_step.append([group[:, start : start + n], *states])
+                    result = streaming_model(per_step[-1], training=False)
                     states = [np.asarray(s) for s in result[1:]]
+                for i in range(len(group)):
+                    for step in per_step:
+                        if max_steps is not None and steps >= max_steps:
+                            return
+                        yield dict(zip(names, [t[i : i + 1] for t in step]))  # by name: the converter orders inputs its own way
+                        steps += 1
 
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
@@ -218,6 +221,17 @@ def to_streaming_tflite(streaming_model, *, mode: str = "float32", calibration: 
     elif mode != "float32":
         raise ConfigError(f"to_streaming_tflite: mode={mode!r} must be 'float32' or 'int8'")
     return bytes(converter.convert())
+
+
+def _same_length(sequences: list) -> list:
+    """The sequences stacked into ``(count, frames, features)`` groups of equal length, in order."""
+    groups: list = []
+    for sequence in sequences:
+        if groups and groups[-1][0].shape == sequence.shape:
+            groups[-1].append(sequence)
+        else:
+            groups.append([sequence])
+    return [np.stack(g) for g in groups]
 
 
 def _calibration_sequences(calibration, frames_per_step: int) -> list:

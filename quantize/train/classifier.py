@@ -87,7 +87,7 @@ def plan(recipe: Recipe) -> FitPlan:
     return recipe.train.plan().model_copy(update={"seed": seed})
 
 
-def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
+def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2, initial_weights=None):
     """Train ``recipe.model`` on ``arrays`` through the one ``fit``; return ``(model, history dict)``.
 
     Writes ``checkpoints/best_weights.h5`` (best validation accuracy) and
@@ -120,7 +120,10 @@ def fit(recipe: Recipe, arrays: Arrays, run_dir, *, verbose: int = 2):
                        tf.data.Dataset.from_tensor_slices((arrays.x_val, val_targets)).batch(256))
 
     def build():
-        return zoo.build(recipe.model.name, input_shape, num_classes, **recipe.model.params)
+        model = zoo.build(recipe.model.name, input_shape, num_classes, **recipe.model.params)
+        if initial_weights is not None:
+            model.set_weights(initial_weights)
+        return model
 
     model, history = one_fit(build, data, plan(recipe), loss=loss, metrics=[accuracy], run_dir=run_dir,
                              label=f"epochs ({recipe.model.name})", verbose=verbose)

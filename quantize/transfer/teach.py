@@ -103,6 +103,17 @@ def unlabelled_windows(recipe: Recipe, embed: Embedder, *, seed: int):
     return np.concatenate(xs).astype(np.float32), np.concatenate(es)
 
 
+def trusted(probabilities: np.ndarray, y: np.ndarray, below: float) -> np.ndarray:
+    """Rows to keep: unlabelled ones, and labelled ones the teacher gives at least ``below`` for their label.
+
+    A synthetic voice that garbles the phrase, or a negative window that says
+    it, teaches the student the wrong thing; the teacher, which has heard
+    a great deal of speech, is the judge."""
+    labelled = y >= 0
+    own = probabilities[np.arange(len(y)), np.maximum(y, 0)]
+    return ~labelled | (own >= below)
+
+
 def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embedder, *, verbose: int = 0):
     """Train the teacher head; return the student's arrays with soft targets, and the teacher's metrics.
 
@@ -129,6 +140,10 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
         y_train = np.concatenate([y_train, np.full(len(x_extra), -1, y_train.dtype)])
         e_train = np.concatenate([e_train, e_extra])
     probabilities = head.predict(e_train, batch_size=512, verbose=0)
+    keep = trusted(probabilities, y_train, recipe.teacher.filter_below)
+    filtered = {labels[k]: int(n) for k, n in enumerate(np.bincount(y_train[~keep & (y_train >= 0)],
+                                                                   minlength=len(labels))) if n}
+    x_train, y_train, probabilities = x_train[keep], y_train[keep], probabilities[keep]
     soft = soft_targets.soften(probabilities, recipe.teacher.temperature)
     mel_file, embedding_file = model_files()
     summary = {
@@ -140,6 +155,7 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
         "bytes": mel_file.stat().st_size + embedding_file.stat().st_size + 4 * int(head.count_params()),
         "embedding_cpu_s": round(embed.seconds, 1),
         "unlabelled_windows": 0 if x_extra is None else int(len(x_extra)),
+        "filtered_windows": filtered,  # labelled windows the teacher did not believe (teacher.filter_below)
         "context_s": recipe.teacher.context_s,
         "temperature": recipe.teacher.temperature,
         "alpha": recipe.teacher.alpha,

@@ -1,0 +1,1 @@
+"""Wake words from text: a recipe section, negative audio split by file, mining and calibration stages."""
