@@ -1,7 +1,7 @@
 """Train wake-word models from text with the example recipe, one per phrase and seed; write what each cost.
 
     python benchmarks/wakeword_train.py --phrase computer --phrase "smart mirror" --seeds 0 1 2 \\
-        --runs runs/wakeword --out benchmarks/results/wakeword_training.json
+        --runs runs/wakeword --out benchmarks/results/wakeword_training.json [--jobs 2]
 
 Each run is ``quantize/recipes/wakeword.yaml`` with ``wakeword.phrases`` set to
 the one phrase and ``seed`` to the seed (the TTS voices' pitch, speed and gain,
@@ -55,6 +55,11 @@ def train(phrase: str, seed: int, runs: pathlib.Path, *, recipe: pathlib.Path = 
     }
 
 
+def _train_job(job: tuple) -> dict:
+    phrase, seed, runs, force = job
+    return train(phrase, seed, runs, force=force)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--phrase", action="append", required=True)
@@ -62,9 +67,18 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=pathlib.Path, required=True)
     parser.add_argument("--out", required=True)
     parser.add_argument("--force", action="store_true", help="retrain runs that already finished")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    rows = [train(p, s, args.runs, force=args.force) for p in args.phrase for s in args.seeds]
+    jobs = [(p, s) for p in args.phrase for s in args.seeds]
+    if args.jobs > 1:  # spawned, not forked: TensorFlow does not survive a fork
+        import concurrent.futures
+        import multiprocessing
+
+        with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            rows = list(pool.map(_train_job, [(p, s, args.runs, args.force) for p, s in jobs]))
+    else:
+        rows = [train(p, s, args.runs, force=args.force) for p, s in jobs]
     for r in rows:
         cal = r["calibration"].get("streaming_int8", {})
         print(f"{r['phrase']:14s} seed {r['seed']}: {r['minutes']:5.1f} min, {r['bytes'].get('streaming_int8', 0)} B, "

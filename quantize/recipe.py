@@ -246,7 +246,23 @@ class Recipe(_Strict):
         values = self.augment if isinstance(self.augment, dict) else self.augment.model_dump()
         values = dict(values)
         values["noise_dirs"] = [str(self.resolve_path(p)) for p in values.get("noise_dirs", [])]
+        if self.wakeword is not None and not values["noise_dirs"] and not values.get("noise_files"):
+            values["noise_files"] = self._wakeword_noise()
         return AugmentConfig(**values)
+
+    def _wakeword_noise(self) -> list[str]:
+        """A wake word's training noise: its negatives' train files (never the calibration or held-out ones),
+        in a seeded order, so positives are heard over real talk, music and noise."""
+        import numpy as np
+
+        from quantize.wakeword import background
+
+        files = []
+        for source in self.data.sources:
+            folder = self.resolve_path(source.path) if source.kind == "background" else None
+            if folder is not None and folder.is_dir():
+                files += background.files(folder, "train", held_back=source.held_back, held_out=source.held_out)
+        return [str(f) for f in np.random.default_rng(self.seed).permutation(files)]
 
     def detection_defaults(self) -> DetectionDefaults:
         return DetectionDefaults(**self.detection.model_dump())

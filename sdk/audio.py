@@ -30,6 +30,20 @@ def audio_files(folder: str | os.PathLike, *, recursive: bool = False) -> list:
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
 
 
+def audio_folder(folder: str | os.PathLike, what: str) -> list:
+    """Every audio file under ``folder`` (recursive), or ``ConfigError`` "``what`` <folder> does not exist"
+    (or "has no audio files")."""
+    from pathlib import Path
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise ConfigError(f"{what} {root} does not exist")
+    files = audio_files(root, recursive=True)
+    if not files:
+        raise ConfigError(f"{what} {root} has no audio files")
+    return files
+
+
 @dataclass(frozen=True)
 class Audio:
     """Mono samples and their rate, as read from a file."""

@@ -287,3 +287,12 @@ def test_the_wyoming_service_serves_a_wakeword_artifact_unchanged(wakeword_run):
     info, events = run(scenario())
     assert [m.name for m in info.wake[0].models] == ["hey_kitchen"]
     assert events and not any(e.type == "error" for e in events)
+
+
+def test_positives_are_heard_over_the_negatives_train_files_only(tmp_path):
+    folder = _noise_folder(tmp_path / "neg", count=30, seconds=0.5)
+    config = qrecipe.load(_recipe(tmp_path, [folder])).augment_config()
+    train = background.files(folder, "train", held_back=0.2, held_out=0.3)
+    assert sorted(config.noise_files) == sorted(str(f) for f in train) and config.noise_dirs == []
+    given = qrecipe.load(_recipe(tmp_path, [folder]) | {"augment": {"noise_dirs": [str(folder)]}}).augment_config()
+    assert given.noise_files == []  # the recipe's own noise wins

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.signal
 import soundfile
 
-from sdk.audio import audio_files, load_audio
+from sdk.audio import audio_folder, load_audio
 from sdk.errors import AuricleError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ class AugmentConfig:
     """
 
     noise_dirs: list[str] = field(default_factory=list)
+    noise_files: list[str] = field(default_factory=list)  # noise files besides those folders (in this order)
     snr_db: tuple[float, float] = (5.0, 20.0)
     noise_prob: float = 0.8
     shift_s: float = 0.1
@@ -199,13 +200,7 @@ def reverberate(samples: np.ndarray, rir: np.ndarray) -> np.ndarray:
 
 
 def _noise_files(folder: str) -> list[pathlib.Path]:
-    root = pathlib.Path(folder)
-    if not root.is_dir():
-        raise ConfigError(f"augment: noise folder {root} does not exist")
-    files = audio_files(root, recursive=True)
-    if not files:
-        raise ConfigError(f"augment: noise folder {root} has no audio files")
-    return files
+    return audio_folder(folder, "augment: noise folder")
 
 
 # -------------------------------------------------------------- augmenter
@@ -234,22 +229,23 @@ class Augmenter:
         self.noises: list[np.ndarray] = []
         self.noise_names: list[str] = []
         total = 0
-        for folder in config.noise_dirs:
-            for path in _noise_files(folder):
-                if total >= config.max_noise_s * sample_rate:
-                    break
-                try:
-                    noise = load_audio(path, self.sample_rate)
-                except AuricleError as exc:
-                    log.warning("augment: skipping unreadable noise file: %s", exc)
-                    continue
-                if np.mean(noise.astype(np.float64) ** 2) < _SILENT_POWER:
-                    continue
-                self.noises.append(noise)
-                self.noise_names.append(str(path))
-                total += noise.shape[0]
-        if config.noise_dirs and not self.noises:
-            raise ConfigError(f"augment: no usable (readable, non-silent) noise files in {config.noise_dirs}")
+        paths = [p for folder in config.noise_dirs for p in _noise_files(folder)] + list(config.noise_files)
+        for path in paths:
+            if total >= config.max_noise_s * sample_rate:
+                break
+            try:
+                noise = load_audio(path, self.sample_rate)
+            except AuricleError as exc:
+                log.warning("augment: skipping unreadable noise file: %s", exc)
+                continue
+            if np.mean(noise.astype(np.float64) ** 2) < _SILENT_POWER:
+                continue
+            self.noises.append(noise)
+            self.noise_names.append(str(path))
+            total += noise.shape[0]
+        if paths and not self.noises:
+            raise ConfigError(f"augment: no usable (readable, non-silent) noise files in "
+                              f"{config.noise_dirs or config.noise_files[:3]}")
         if not self.noises and config.synthetic_noise and config.noise_prob > 0:
             for kind in NOISE_KINDS:
                 self.noises.append(synthetic_noise(kind, 10 * self.sample_rate, self.sample_rate, rng))

@@ -17,8 +17,7 @@ import soundfile
 
 from quantize.data.clips import Clip
 from quantize.data.labels import UNKNOWN
-from sdk.audio import audio_files
-from sdk.errors import ConfigError
+from sdk.audio import audio_folder
 
 log = logging.getLogger(__name__)
 SHARES = ("train", "calibration", "held_out")
@@ -40,12 +39,7 @@ def files(folder, part: str, *, held_back: float, held_out: float, where: str = 
     if part not in SHARES:
         raise ValueError(f"part={part!r} must be one of {SHARES}")
     root = pathlib.Path(folder)
-    if not root.is_dir():
-        raise ConfigError(f"{where}: folder {root} does not exist")
-    found = audio_files(root, recursive=True)
-    if not found:
-        raise ConfigError(f"{where}: folder {root} has no audio files")
-    return [f for f in found if share(str(f.relative_to(root)), held_back=held_back, held_out=held_out) == part]
+    return [f for f in audio_folder(root, f"{where}: folder") if share(str(f.relative_to(root)), held_back=held_back, held_out=held_out) == part]
 
 
 def duration_s(path) -> float | None:
