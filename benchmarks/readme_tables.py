@@ -55,6 +55,15 @@ class Table:
     rows: tuple[Row, ...]
 
 
+def _wakeword_row(phrase: str, detector: str, positives: str | None = None) -> Row:
+    """A row of the wake-word table: the peers' figures are in wakeword_peers.json, Auricle's in wakeword.json."""
+    at = f"summary.{phrase}.{detector}"
+    return Row("wakeword.json" if detector == "auricle" else "wakeword_peers.json", (
+        phrase.replace("_", " "), positives or f"{{{at}.positives|int}} held-out synthetic voices", detector,
+        f"{{{at}.model_bytes|kb}}", f"{{{at}.snr_10.miss_at_1_per_h|miss}}", f"{{{at}.snr_10.miss_at_0_5_per_h|miss}}",
+        f"{{{at}.snr_30.miss_at_0_5_per_h|miss}}", f"{{{at}.cpu_s_per_audio_s|f4}}"))
+
+
 TABLES = {
     # Where the models stand. A row per committed JSON, e.g. for a file whose results hold
     # {"summary": {"int8_accuracy": {"mean", "std", "min", "max", "n"}, ...}}:
@@ -99,40 +108,33 @@ TABLES = {
         header=("phrase", "positives", "detector", "model bytes", "miss at 1 false accept/h, 10 dB SNR",
                 "miss at 0.5 /h, 10 dB", "miss at 0.5 /h, 30 dB", "CPU s per audio s"),
         rows=(
-            Row("wakeword.json", ("computer", "411 real recordings", "auricle", "{summary.computer.auricle.model_bytes|kb}",
-                                  "{summary.computer.auricle.snr_10.miss_at_1_per_h|miss}", "{summary.computer.auricle.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.computer.auricle.snr_30.miss_at_0_5_per_h|miss}", "{summary.computer.auricle.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("snowboy", "401 real recordings", "auricle", "{summary.snowboy.auricle.model_bytes|kb}",
-                                  "{summary.snowboy.auricle.snr_10.miss_at_1_per_h|miss}", "{summary.snowboy.auricle.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.snowboy.auricle.snr_30.miss_at_0_5_per_h|miss}", "{summary.snowboy.auricle.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("hey jarvis", "{summary.hey_jarvis.openwakeword.positives|int} held-out synthetic", "openwakeword", "{summary.hey_jarvis.openwakeword.model_bytes|kb}",
-                                  "{summary.hey_jarvis.openwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.hey_jarvis.openwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.hey_jarvis.openwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.hey_jarvis.openwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("hey jarvis", "{summary.hey_jarvis.microwakeword.positives|int} held-out synthetic", "microwakeword", "{summary.hey_jarvis.microwakeword.model_bytes|kb}",
-                                  "{summary.hey_jarvis.microwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.hey_jarvis.microwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.hey_jarvis.microwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.hey_jarvis.microwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("hey jarvis", "{summary.hey_jarvis.auricle.positives|int} held-out synthetic", "auricle", "{summary.hey_jarvis.auricle.model_bytes|kb}",
-                                  "{summary.hey_jarvis.auricle.snr_10.miss_at_1_per_h|miss}", "{summary.hey_jarvis.auricle.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.hey_jarvis.auricle.snr_30.miss_at_0_5_per_h|miss}", "{summary.hey_jarvis.auricle.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("alexa", "{summary.alexa.openwakeword.positives|int} held-out synthetic", "openwakeword", "{summary.alexa.openwakeword.model_bytes|kb}",
-                                  "{summary.alexa.openwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.alexa.openwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.alexa.openwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.alexa.openwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("alexa", "{summary.alexa.microwakeword.positives|int} held-out synthetic", "microwakeword", "{summary.alexa.microwakeword.model_bytes|kb}",
-                                  "{summary.alexa.microwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.alexa.microwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.alexa.microwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.alexa.microwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("hey mycroft", "{summary.hey_mycroft.openwakeword.positives|int} held-out synthetic", "openwakeword", "{summary.hey_mycroft.openwakeword.model_bytes|kb}",
-                                  "{summary.hey_mycroft.openwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.hey_mycroft.openwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.hey_mycroft.openwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.hey_mycroft.openwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("hey mycroft", "{summary.hey_mycroft.microwakeword.positives|int} held-out synthetic", "microwakeword", "{summary.hey_mycroft.microwakeword.model_bytes|kb}",
-                                  "{summary.hey_mycroft.microwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.hey_mycroft.microwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.hey_mycroft.microwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.hey_mycroft.microwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("okay nabu", "{summary.okay_nabu.openwakeword.positives|int} held-out synthetic", "openwakeword", "{summary.okay_nabu.openwakeword.model_bytes|kb}",
-                                  "{summary.okay_nabu.openwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.okay_nabu.openwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.okay_nabu.openwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.okay_nabu.openwakeword.cpu_s_per_audio_s|f4}")),
-            Row("wakeword.json", ("okay nabu", "{summary.okay_nabu.microwakeword.positives|int} held-out synthetic", "microwakeword", "{summary.okay_nabu.microwakeword.model_bytes|kb}",
-                                  "{summary.okay_nabu.microwakeword.snr_10.miss_at_1_per_h|miss}", "{summary.okay_nabu.microwakeword.snr_10.miss_at_0_5_per_h|miss}",
-                                  "{summary.okay_nabu.microwakeword.snr_30.miss_at_0_5_per_h|miss}", "{summary.okay_nabu.microwakeword.cpu_s_per_audio_s|f4}")),
+            _wakeword_row("computer", "auricle", "411 real recordings"),
+            _wakeword_row("snowboy", "auricle", "401 real recordings"),
+            *(_wakeword_row("hey_jarvis", d) for d in ("openwakeword", "microwakeword", "auricle")),
+            *(_wakeword_row(p, d) for p in ("alexa", "hey_mycroft", "okay_nabu") for d in ("openwakeword", "microwakeword")),
         ),
+    ),
+    # What `auricle train wakeword` costs and what its calibration chose (benchmarks/wakeword_train.py),
+    # and how that operating point holds on audio it never heard (benchmarks/wakeword.py).
+    "wakeword_models": Table(
+        header=("phrase", "from text to artifact, 2 cores", "streaming int8", "calibrated on held-back audio: "
+                "threshold, false accepts / h there, miss on held-out synthetic voices"),
+        rows=tuple(Row("wakeword_training.json", (
+            phrase, f"{{runs.phrase={phrase}.minutes|g}} min", f"{{runs.phrase={phrase}.bytes.streaming_int8|kb}}",
+            f"{{runs.phrase={phrase}.calibration.streaming_int8.detection.threshold|g}}, "
+            f"{{runs.phrase={phrase}.calibration.streaming_int8.false_accepts_per_hour|per_h}} in "
+            f"{{runs.phrase={phrase}.calibration.streaming_int8.negative_hours|g}} h, "
+            f"{{runs.phrase={phrase}.calibration.streaming_int8.miss_rate|pct}}"))
+            for phrase in ("computer", "snowboy", "hey jarvis")),
+    ),
+    "wakeword_held_out": Table(
+        header=("phrase", "at its calibrated threshold, on held-out audio: false accepts per hour",
+                "miss, 10 dB SNR", "miss, 30 dB SNR"),
+        rows=tuple(Row("wakeword.json", (
+            phrase.replace("_", " "), f"{{summary.{phrase}.auricle.snr_10.calibrated_false_accepts_per_hour|per_h}}",
+            f"{{summary.{phrase}.auricle.snr_10.calibrated_miss|pct}}",
+            f"{{summary.{phrase}.auricle.snr_30.calibrated_miss|pct}}"))
+            for phrase in ("computer", "snowboy", "hey_jarvis")),
     ),
     "speed": Table(
         header=("what", "figure"),

@@ -173,6 +173,7 @@ def summarise(rows: list[dict]) -> dict:
         if "at_calibrated_threshold" in r:
             figures["calibrated_miss"] = r["at_calibrated_threshold"]["false_reject_rate"]
             figures["calibrated_false_accepts_per_hour"] = r["at_calibrated_threshold"]["false_accepts_per_hour"]
+            figures["calibrated_threshold"] = r["at_calibrated_threshold"]["threshold"]
         at = entry.setdefault(f"snr_{r['snr_db']:g}", {})
         for key, value in figures.items():
             at.setdefault(key, []).append(value)

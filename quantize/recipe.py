@@ -74,6 +74,7 @@ class Source(_Strict):
     near_misses: bool = False  # also speak near_miss_count near misses of each keyword (as _unknown_)
     near_miss_count: int = Field(5, ge=1)
     unknown_variants_per_word: int = Field(3, ge=1)  # voices per unknown word / near miss
+    sentences: int = Field(0, ge=0)  # also speak this many runs of 2-4 everyday words (as _unknown_), a voice each
     variants_per_word: int = Field(20, ge=1)
     engines: list[str] = Field(default_factory=lambda: ["espeak-ng", "flite", "festival"])
     max_clips_per_label: Optional[int] = Field(None, ge=1)  # background: windows taken from its train files

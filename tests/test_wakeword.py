@@ -296,3 +296,14 @@ def test_positives_are_heard_over_the_negatives_train_files_only(tmp_path):
     assert sorted(config.noise_files) == sorted(str(f) for f in train) and config.noise_dirs == []
     given = qrecipe.load(_recipe(tmp_path, [folder]) | {"augment": {"noise_dirs": [str(folder)]}}).augment_config()
     assert given.noise_files == []  # the recipe's own noise wins
+
+
+def test_sentences_are_everyday_words_without_the_phrase():
+    from quantize.data.negatives import UNKNOWN_WORDS, sentences
+
+    said = sentences(["hey kitchen"], count=200, seed=3)
+    assert len(said) > 150 and said == sentences(["hey kitchen"], count=200, seed=3)
+    for s in said:
+        words = s.split()
+        assert 2 <= len(words) <= 4 and "kitchen" not in words and "hey" not in words
+        assert set(words) <= set(UNKNOWN_WORDS)

@@ -85,7 +85,7 @@ def test_summary_keeps_one_figure_per_peer_and_a_list_per_auricle_seed():
              "miss_at_false_accepts_per_hour": [{"false_accepts_per_hour_target": 1.0, "false_reject_rate": miss},
                                                 {"false_accepts_per_hour_target": 0.5, "false_reject_rate": None}]}
         if detector == "auricle":
-            r["at_calibrated_threshold"] = {"false_reject_rate": miss, "false_accepts_per_hour": 0.0}
+            r["at_calibrated_threshold"] = {"threshold": 0.9, "false_reject_rate": miss, "false_accepts_per_hour": 0.0}
         return r
 
     summary = wakeword.summarise([row("openwakeword", 0.4), row("auricle", 0.1), row("auricle", 0.3)])

@@ -153,3 +153,16 @@ def unknown_words(keywords: Sequence[str], *, count: int | None = None, seed: in
         picks = np.random.default_rng(seed).choice(len(words), size=count, replace=False)
         words = [words[i] for i in sorted(picks)]
     return words
+
+
+def sentences(keywords: Sequence[str], *, count: int, seed: int = 0) -> list[str]:
+    """``count`` random runs of 2-4 everyday words (none of them a word of ``keywords``).
+
+    Negatives in the same synthetic voices as the positives: without them a
+    model can tell its phrase from real talk by the voice alone.
+    """
+    banned = {w.lower() for k in keywords for w in [k, *k.split()]}
+    words = [w for w in UNKNOWN_WORDS if " " not in w and w not in banned]
+    rng = np.random.default_rng(seed)
+    out = dict.fromkeys(" ".join(rng.choice(words, size=int(rng.integers(2, 5)), replace=False)) for _ in range(count))
+    return list(out)

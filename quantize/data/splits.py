@@ -145,7 +145,7 @@ def check_labels(recipe: Recipe, file_sources) -> None:
     for source in recipe.data.sources:
         if source.kind == "tts" and source.role in ("all", "train", "fit"):
             trainable.update(source.words or recipe.data.keywords)
-            if source.unknown_words or source.near_misses:
+            if source.unknown_words or source.near_misses or source.sentences:
                 trainable[UNKNOWN] += 1
     if recipe.data.silence:
         trainable[SILENCE] += 1  # generated from noise when no source has it
@@ -178,6 +178,11 @@ def _tts_clips(recipe: Recipe, index: int, source, out_dir: pathlib.Path) -> lis
     if others:
         clips += list(tts.synthesize(others, out_dir, variants_per_word=source.unknown_variants_per_word,
                                      seed=recipe.seed + 1, label=UNKNOWN, **common))
+    if source.sentences:  # engines take turns across sentences, each said once
+        said = tts.sentences(list(spoken), count=source.sentences, seed=recipe.seed)
+        for k, engine in enumerate(source.engines):
+            clips += list(tts.synthesize(said[k :: len(source.engines)], out_dir, variants_per_word=1,
+                                         seed=recipe.seed + 2, label=UNKNOWN, engines=[engine], clip_s=None))
     bad = sorted({c.label for c in clips} - set(recipe.labels))
     if bad:
         raise ConfigError(f"{recipe.source}: data.sources[{index}] (tts): synthesized clips with label(s) {bad}")

@@ -36,7 +36,7 @@ import soxr
 
 from quantize import progress
 from quantize.data.clips import Clip
-from quantize.data.negatives import UNKNOWN_WORDS, check_text, near_misses, unknown_words  # noqa: F401  (part of this API)
+from quantize.data.negatives import UNKNOWN_WORDS, check_text, near_misses, sentences, unknown_words  # noqa: F401  (part of this API)
 from sdk.audio import read_audio
 from sdk.errors import AuricleError, ConfigError
 

@@ -66,6 +66,7 @@ class Wakeword(_Strict):
     confusables: int = Field(24, ge=0)  # near misses per phrase: each word alone, sound-alike words and respellings
     confusable_variants: int = Field(6, ge=1)  # voices per confusable phrase
     other_words: int = Field(142, ge=0)  # everyday words as negatives, each said by confusable_variants voices
+    sentences: int = Field(1500, ge=0)  # runs of everyday words in the same synthetic voices, as negatives
     negatives: list[Negatives] = Field(min_length=1)
     held_back: float = Field(0.2, ge=0, lt=1)  # share of negative files kept for calibration
     held_out: float = Field(0.3, ge=0, lt=1)  # share of negative files training never reads (evaluation)
@@ -111,7 +112,8 @@ def expand(values: dict) -> dict:
     ids = [phrase_id(p) for p in section.phrases]
     tts = {"kind": "tts", "role": "all", "engines": section.engines, "variants_per_word": section.variants_per_phrase,
            "near_misses": section.confusables > 0, "near_miss_count": max(section.confusables, 1),
-           "unknown_words": section.other_words, "unknown_variants_per_word": section.confusable_variants}
+           "unknown_words": section.other_words, "unknown_variants_per_word": section.confusable_variants,
+           "sentences": section.sentences}
     backgrounds = [{"kind": "background", "role": "fit", "path": n.path, "max_clips_per_label": n.max_windows,
                     "optional": n.optional, "held_back": section.held_back, "held_out": section.held_out}
                    for n in section.negatives]
