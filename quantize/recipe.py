@@ -40,6 +40,7 @@ from quantize.data import data_root
 from quantize.data.labels import SILENCE, UNKNOWN
 from quantize.train.plan import FitPlan
 from quantize.recipe_sections import Augment, Detection, FrontEnd  # noqa: F401  (sections of a Recipe)
+from quantize.wakeword.settings import Wakeword
 from sdk.bundle import DetectionDefaults
 from sdk.errors import ConfigError
 from sdk.frontend import FrontEndConfig
@@ -221,7 +222,7 @@ class Recipe(_Strict):
     export: Export = Field(default_factory=Export)
     detection: Detection = Field(default_factory=Detection)  # type: ignore[valid-type]
     teacher: Optional[Teacher] = None  # distil from the speech-embedding teacher (quantize.transfer.teacher)
-    wakeword: Optional[dict] = None  # quantize.wakeword.settings.Wakeword, resolved; it wrote data: (expand)
+    wakeword: Optional[Wakeword] = None  # a wake-word recipe; this section wrote data: (quantize.wakeword.settings)
     compress: Optional[list] = None  # stages applied after training, in order (quantize.compress.recipe)
     source: str = Field("<memory>", exclude=True)  # the file it came from (for messages and relative paths)
 
@@ -256,14 +257,9 @@ class Recipe(_Strict):
         in a seeded order, so positives are heard over real talk, music and noise."""
         import numpy as np
 
-        from quantize.wakeword import background
+        from quantize.wakeword.background import negative_files
 
-        files = []
-        for source in self.data.sources:
-            folder = self.resolve_path(source.path) if source.kind == "background" else None
-            if folder is not None and folder.is_dir():
-                files += background.files(folder, "train", held_back=source.held_back, held_out=source.held_out)
-        return [str(f) for f in np.random.default_rng(self.seed).permutation(files)]
+        return [str(f) for f in np.random.default_rng(self.seed).permutation(negative_files(self, "train"))]
 
     def detection_defaults(self) -> DetectionDefaults:
         return DetectionDefaults(**self.detection.model_dump())

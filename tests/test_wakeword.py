@@ -239,7 +239,8 @@ def test_calibration_refuses_audio_too_short_for_the_target_naming_the_key(wakew
     from quantize.wakeword import stages
 
     recipe, run_dir = wakeword_run
-    strict = dict(recipe.wakeword, calibration={**recipe.wakeword["calibration"], "allow_unresolved": False})
+    calibration = recipe.wakeword.calibration.model_copy(update={"allow_unresolved": False})
+    strict = recipe.wakeword.model_copy(update={"calibration": calibration})
     run_ = Run.open(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     clips = [c for c in _test_clips(recipe, run_dir)]

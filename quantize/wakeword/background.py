@@ -42,6 +42,19 @@ def files(folder, part: str, *, held_back: float, held_out: float, where: str = 
     return [f for f in audio_folder(root, f"{where}: folder") if share(str(f.relative_to(root)), held_back=held_back, held_out=held_out) == part]
 
 
+def negative_files(recipe, part: str) -> list[pathlib.Path]:
+    """Files of every ``wakeword.negatives`` folder of ``recipe`` in share ``part`` (absent optional folders skipped)."""
+    section = recipe.wakeword
+    found = []
+    for i, negatives in enumerate(section.negatives):
+        folder = recipe.resolve_path(negatives.path)
+        if not folder.is_dir() and negatives.optional:
+            continue
+        found += files(folder, part, held_back=section.held_back, held_out=section.held_out,
+                       where=f"{recipe.source}: wakeword.negatives[{i}] ({negatives.path})")
+    return found
+
+
 def duration_s(path) -> float | None:
     try:
         info = soundfile.info(str(path))
@@ -78,6 +91,3 @@ def windows(paths, *, max_windows: int, clip_s: float, seed: int, root=None) -> 
     return [Clip(p, UNKNOWN, f"background:{pathlib.Path(p).relative_to(base) if base else p}", "background", start)
             for p, start in candidates]
 
-
-def hours(paths) -> float:
-    return sum(d for d in (duration_s(p) for p in paths) if d) / 3600.0

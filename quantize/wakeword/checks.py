@@ -10,9 +10,7 @@ from sdk.errors import ConfigError
 
 def check(recipe: Recipe) -> None:
     """``ConfigError`` naming the ``wakeword.*`` key: an unsayable phrase, or no negative folder at all."""
-    from quantize.wakeword.settings import Wakeword
-
-    section = Wakeword(**recipe.wakeword)
+    section = recipe.wakeword
     where = recipe.source
     present = [n for n in section.negatives if recipe.resolve_path(n.path).is_dir()]
     for i, negatives in enumerate(section.negatives):

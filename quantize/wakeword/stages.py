@@ -22,32 +22,14 @@ from quantize.data.labels import UNKNOWN
 from quantize.recipe import Recipe
 from quantize.run import Run
 from quantize.wakeword import background
-from quantize.wakeword.settings import Wakeword
 from sdk.errors import ConfigError
 
 log = logging.getLogger(__name__)
 FLOAT_MODES = ("float16", "float32")  # calibrated too when exported, but they are not what a device runs
 
 
-def settings(recipe: Recipe) -> Wakeword:
-    return Wakeword(**recipe.wakeword)
-
-
-def negative_files(recipe: Recipe, part: str) -> list:
-    """Files of every ``wakeword.negatives`` folder in share ``part`` (absent optional folders skipped)."""
-    section = settings(recipe)
-    found = []
-    for i, negatives in enumerate(section.negatives):
-        folder = recipe.resolve_path(negatives.path)
-        if not folder.is_dir() and negatives.optional:
-            continue
-        found += background.files(folder, part, held_back=section.held_back, held_out=section.held_out,
-                                  where=f"{recipe.source}: wakeword.negatives[{i}] ({negatives.path})")
-    return found
-
-
 def _fine_tune_recipe(recipe: Recipe) -> Recipe:
-    mining = settings(recipe).mining
+    mining = recipe.wakeword.mining
     train = recipe.train.model_copy(update={"epochs": mining.epochs, "lr": mining.lr, "warmup_epochs": 0.0,
                                             "early_stopping_patience": mining.epochs})
     return recipe.model_copy(update={"train": train})
@@ -73,16 +55,17 @@ def mine_rounds(recipe: Recipe, run_: Run, model, arrays, calibration: np.ndarra
     from quantize.export.int8 import to_tflite
     from quantize.train.classifier import fit
 
-    section = settings(recipe)
-    rounds, files = [], negative_files(recipe, "train")
+    section = recipe.wakeword
+    rounds, files = [], background.negative_files(recipe, "train")
+    durations = {f: background.duration_s(f) or 0.0 for f in files}  # read once, not once per round
     rng = np.random.default_rng(recipe.seed)
     for r in range(section.mining.rounds):
         t = time.perf_counter()
-        scanned = _limit_hours(list(rng.permutation(files)), section.mining.max_hours)
+        scanned, seconds = _limit_hours(list(rng.permutation(files)), section.mining.max_hours, durations)
         bundle = run_.bundle(to_tflite(model, mode="int8", calibration=calibration), name=recipe.name, provenance={})
         with progress.stage(f"mining round {r + 1}: {len(scanned)} negative files"):
             clips = mine(bundle, scanned, threshold=section.mining.threshold, max_clips=section.mining.max_windows)
-        entry = {"round": r + 1, "files": len(scanned), "hours": round(background.hours(scanned), 3),
+        entry = {"round": r + 1, "files": len(scanned), "hours": round(seconds / 3600, 3),
                  "mined_windows": len(clips)}
         if clips:
             x, _ = load_features(clips, recipe.frontend_config(), labels=recipe.labels)[:2]
@@ -99,22 +82,20 @@ def mine_rounds(recipe: Recipe, run_: Run, model, arrays, calibration: np.ndarra
     return model, arrays, {"mining": {"rounds": rounds}}
 
 
-def _limit_hours(files: list, max_hours: float | None) -> list:
-    if max_hours is None:
-        return files
+def _limit_hours(files: list, max_hours: float | None, durations: dict) -> tuple[list, float]:
+    """The first files that reach ``max_hours`` (all when None), and their seconds."""
     kept, total = [], 0.0
     for f in files:
-        if total >= max_hours * 3600:
+        if max_hours is not None and total >= max_hours * 3600:
             break
-        d = background.duration_s(f) or 0.0
         kept.append(f)
-        total += d
-    return kept
+        total += durations[f]
+    return kept, total
 
 
 def _positives(recipe: Recipe, test_clips) -> dict:
     """Held-out synthetic voices per phrase: the test split's clips of each phrase label."""
-    section = settings(recipe)
+    section = recipe.wakeword
     by_label = {label: [c.path for c in test_clips if c.label == label] for label in recipe.data.keywords}
     empty = [label for label, paths in by_label.items() if not paths]
     if empty:
@@ -134,8 +115,8 @@ def calibrate_artifacts(recipe: Recipe, run_: Run, artifacts: dict, test_clips) 
     from sdk.calibrate import calibrate, with_calibration
     from sdk.stream_eval import background_once, build_stream
 
-    section = settings(recipe).calibration
-    files = negative_files(recipe, "calibration")
+    section = recipe.wakeword.calibration
+    files = background.negative_files(recipe, "calibration")
     if not files:
         raise ConfigError(f"{recipe.source}: wakeword.held_back: no negative file falls in the calibration share; "
                           "raise held_back or add negative audio")
