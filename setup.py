@@ -42,6 +42,8 @@ EXTRAS = {
         *TEACHER,
     ],
     "teacher": TEACHER,
+    # Run-time only: an artifact on the speech-embedding front end (a wake word's model_embedding_int8.tflite).
+    "embedding": TEACHER,
     # The open wake-word peers, scored side by side in benchmarks/wakeword.py (same platforms as the teacher).
     "bench": [*TEACHER, 'pymicro-wakeword==2.5.0; sys_platform == "linux" or sys_platform == "win32"'],
 }

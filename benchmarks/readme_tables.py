@@ -55,11 +55,17 @@ class Table:
     rows: tuple[Row, ...]
 
 
+# Auricle's two wake-word artifacts, as the wake-word tables name them (benchmarks/wakeword_scorers.auricle_variant).
+WAKEWORD_DETECTORS = {"auricle": "Auricle student (streaming int8)",
+                      "auricle_embedding": "Auricle embedding head (int8 head on the speech embedding)"}
+
+
 def _wakeword_row(phrase: str, detector: str, positives: str | None = None) -> Row:
     """A row of the wake-word table: the peers' figures are in wakeword_peers.json, Auricle's in wakeword.json."""
     at = f"summary.{phrase}.{detector}"
-    return Row("wakeword.json" if detector == "auricle" else "wakeword_peers.json", (
-        phrase.replace("_", " "), positives or f"{{{at}.positives|int}} held-out synthetic voices", detector,
+    return Row("wakeword.json" if detector in WAKEWORD_DETECTORS else "wakeword_peers.json", (
+        phrase.replace("_", " "), positives or f"{{{at}.positives|int}} held-out synthetic voices",
+        WAKEWORD_DETECTORS.get(detector, detector),
         f"{{{at}.model_bytes|kb}}", f"{{{at}.snr_10.miss_at_1_per_h|miss}}", f"{{{at}.snr_10.miss_at_0_5_per_h|miss}}",
         f"{{{at}.snr_30.miss_at_0_5_per_h|miss}}", f"{{{at}.cpu_s_per_audio_s|f4}}"))
 
@@ -108,33 +114,34 @@ TABLES = {
         header=("phrase", "positives", "detector", "model bytes", "miss at 1 false accept/h, 10 dB SNR",
                 "miss at 0.5 /h, 10 dB", "miss at 0.5 /h, 30 dB", "CPU s per audio s"),
         rows=(
-            _wakeword_row("computer", "auricle", "411 real recordings"),
-            _wakeword_row("snowboy", "auricle", "401 real recordings"),
-            *(_wakeword_row("hey_jarvis", d) for d in ("openwakeword", "microwakeword", "auricle")),
+            *(_wakeword_row("computer", d, "411 real recordings") for d in ("auricle_embedding", "auricle")),
+            *(_wakeword_row("snowboy", d, "401 real recordings") for d in ("auricle_embedding", "auricle")),
+            *(_wakeword_row("hey_jarvis", d) for d in ("openwakeword", "microwakeword", "auricle_embedding", "auricle")),
             *(_wakeword_row(p, d) for p in ("alexa", "hey_mycroft", "okay_nabu") for d in ("openwakeword", "microwakeword")),
         ),
     ),
     # What `auricle train wakeword` costs and what its calibration chose (benchmarks/wakeword_train.py),
     # and how that operating point holds on audio it never heard (benchmarks/wakeword.py).
     "wakeword_models": Table(
-        header=("phrase", "from text to artifact, 2 cores", "streaming int8", "calibrated on held-back audio: "
+        header=("phrase", "from text to artifacts, 2 cores", "artifact", "bytes", "calibrated on held-back audio: "
                 "threshold, false accepts / h there, miss on held-out synthetic voices"),
         rows=tuple(Row("wakeword_training.json", (
-            phrase, f"{{runs.phrase={phrase}.minutes|g}} min", f"{{runs.phrase={phrase}.bytes.streaming_int8|kb}}",
-            f"{{runs.phrase={phrase}.calibration.streaming_int8.detection.threshold|g}}, "
-            f"{{runs.phrase={phrase}.calibration.streaming_int8.false_accepts_per_hour|per_h}} in "
-            f"{{runs.phrase={phrase}.calibration.streaming_int8.negative_hours|g}} h, "
-            f"{{runs.phrase={phrase}.calibration.streaming_int8.miss_rate|pct}}"))
-            for phrase in ("computer", "snowboy", "hey jarvis")),
+            phrase, f"{{runs.phrase={phrase}.minutes|g}} min", mode, f"{{runs.phrase={phrase}.bytes.{mode}|kb}}",
+            f"{{runs.phrase={phrase}.calibration.{mode}.detection.threshold|g}}, "
+            f"{{runs.phrase={phrase}.calibration.{mode}.false_accepts_per_hour|per_h}} in "
+            f"{{runs.phrase={phrase}.calibration.{mode}.negative_hours|g}} h, "
+            f"{{runs.phrase={phrase}.calibration.{mode}.miss_rate|pct}}"))
+            for phrase in ("computer", "snowboy", "hey jarvis") for mode in ("embedding_int8", "streaming_int8")),
     ),
     "wakeword_held_out": Table(
-        header=("phrase", "at its calibrated threshold, on held-out audio: false accepts per hour",
+        header=("phrase", "detector", "at its calibrated threshold, on held-out audio: false accepts per hour",
                 "miss, 10 dB SNR", "miss, 30 dB SNR"),
         rows=tuple(Row("wakeword.json", (
-            phrase.replace("_", " "), f"{{summary.{phrase}.auricle.snr_10.calibrated_false_accepts_per_hour|per_h}}",
-            f"{{summary.{phrase}.auricle.snr_10.calibrated_miss|pct}}",
-            f"{{summary.{phrase}.auricle.snr_30.calibrated_miss|pct}}"))
-            for phrase in ("computer", "snowboy", "hey_jarvis")),
+            phrase.replace("_", " "), WAKEWORD_DETECTORS[d],
+            f"{{summary.{phrase}.{d}.snr_10.calibrated_false_accepts_per_hour|per_h}}",
+            f"{{summary.{phrase}.{d}.snr_10.calibrated_miss|pct}}",
+            f"{{summary.{phrase}.{d}.snr_30.calibrated_miss|pct}}"))
+            for phrase in ("computer", "snowboy", "hey_jarvis") for d in ("auricle_embedding", "auricle")),
     ),
     "speed": Table(
         header=("what", "figure"),

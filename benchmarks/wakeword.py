@@ -48,7 +48,9 @@ from sdk.det import DET_THRESHOLDS, miss_at_false_accepts, sweep  # noqa: E402
 from sdk.errors import ConfigError  # noqa: E402
 from sdk.stream_eval import audio_files, background_once, build_stream  # noqa: E402
 from quantize.wakeword.background import share as file_share  # noqa: E402
-from wakeword_scorers import RATE, model_bytes, score_auricle, score_microwakeword, score_openwakeword  # noqa: E402
+from wakeword_scorers import (  # noqa: E402
+    RATE, auricle_variant, model_bytes, score_auricle, score_microwakeword, score_openwakeword,
+)
 
 PEER_PHRASES = {"alexa": "alexa", "hey_jarvis": "hey jarvis", "hey_mycroft": "hey mycroft", "okay_nabu": "okay nabu"}
 BACKGROUND_FOLDERS = ("speech_commands_en", "arabic_speech_commands", "fsdd", "ravdess_speech", "speech_commands_v2_test",
@@ -142,7 +144,7 @@ def _row(kind: str, name: str, phrase: str, stream, placements, negatives, backg
            for m, a in zip(misses, accepts)]
     audio_s = stream.shape[0] / RATE + background_s
     row = {
-        "phrase": phrase, "detector": kind,
+        "phrase": phrase, "detector": auricle_variant(artifacts[name]) if kind == "auricle" else kind,
         "model": artifacts.get(name) if kind == "auricle" else phrase,
         "model_bytes": model_bytes(kind, artifacts[name] if kind == "auricle" else phrase),
         "cpu_s_per_audio_s": (hits.cpu_s + negatives.cpu_s) / audio_s,

@@ -140,10 +140,23 @@ def score_auricle(path: str, samples: np.ndarray) -> Scored:
     return Scored(trace, EventRule.of(detector), cpu_s, float(min(detector.thresholds.values())))
 
 
+def auricle_variant(path: str) -> str:
+    """``auricle`` (a student on Auricle's log-mel) or ``auricle_embedding`` (a head on the speech embedding)."""
+    from sdk.bundle import Bundle
+
+    return "auricle_embedding" if Bundle.load(path).frontend.kind == "speech_embedding" else "auricle"
+
+
 def model_bytes(kind: str, phrase_or_path: str) -> int:
-    """Bytes of every model file the detector needs (openWakeWord: its mel and embedding models too)."""
+    """Bytes of every model file the detector needs (openWakeWord and Auricle's embedding heads: the mel and
+    embedding models too)."""
     if kind == "auricle":
-        return pathlib.Path(phrase_or_path).stat().st_size
+        size = pathlib.Path(phrase_or_path).stat().st_size
+        if auricle_variant(phrase_or_path) == "auricle_embedding":
+            from sdk.speech_embedding import model_files
+
+            size += sum(p.stat().st_size for p in model_files())
+        return size
     path = peer_models(kind)[phrase_or_path]
     if kind == "microwakeword":
         return path.with_suffix(".tflite").stat().st_size

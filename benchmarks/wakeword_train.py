@@ -7,8 +7,10 @@ Each run is ``quantize/recipes/wakeword.yaml`` with ``wakeword.phrases`` set to
 the one phrase and ``seed`` to the seed (the TTS voices' pitch, speed and gain,
 the negative windows, initialisation), trained by ``auricle train``'s own
 ``quantize.pipeline.run`` into ``RUNS/<phrase id>_s<seed>``. The JSON holds,
-per run: wall-clock minutes from text to artifact, the streaming artifact's
-bytes, the mining rounds, and what calibration chose. ``benchmarks/wakeword.py``
+per run: wall-clock minutes from text to artifacts, each artifact's bytes
+(``embedding_int8``: the head alone; the speech embedding it runs on adds
+2.4 MB), the mining rounds of the student and of the teacher's head, and what
+calibration chose for each artifact. ``benchmarks/wakeword.py``
 then scores the artifacts on held-out audio.
 """
 from __future__ import annotations
@@ -49,6 +51,7 @@ def train(phrase: str, seed: int, runs: pathlib.Path, *, recipe: pathlib.Path = 
         "timings_s": metrics["timings_s"],
         "bytes": {mode: a["model_bytes"] for mode, a in artifacts.items()},
         "mining": metrics["wakeword"]["mining"],
+        "teacher_mining": (metrics.get("teacher") or {}).get("mining_rounds"),
         "calibration": metrics["wakeword"]["calibration"],
         "teacher_test_accuracy": (metrics.get("teacher") or {}).get("test", {}).get("accuracy"),
         "student_test_accuracy": artifacts.get("streaming_int8", {}).get("test", {}).get("accuracy"),

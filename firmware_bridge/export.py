@@ -261,6 +261,10 @@ def export(
     if bundle.streaming:  # its state tensors would need a firmware loop that carries them from call to call
         raise ConfigError(f"{bundle.source}: a streaming model (state inputs) cannot be exported for TFLite Micro yet; "
                           "export the whole-window artifact of the same run (model_int8.tflite) instead")
+    if bundle.frontend.kind != "log_mel":  # the firmware computes log-mel; the speech embedding is 1.3 MB of float
+        raise ConfigError(f"{bundle.source}: its front end is {bundle.frontend.kind} (Google's speech embedding, "
+                          "a host-side model), which TFLite Micro firmware cannot compute; export the student of "
+                          "the same run (model_int8.tflite) instead")
     if not (isinstance(arena_margin, (int, float)) and math.isfinite(arena_margin) and arena_margin >= 1):
         raise ConfigError(f"export: arena_margin={arena_margin!r} must be a number >= 1")
     ident = c_identifier(name or bundle.name)

@@ -27,7 +27,7 @@ import numpy as np
 import quantize  # noqa: F401  (legacy Keras before TensorFlow loads)
 from quantize import progress
 from quantize import recipe as qrecipe
-from quantize.export import streaming_stage
+from quantize.export import embedding_stage, streaming_stage
 from quantize.data.splits import SPLITS, check_labels, list_clips, load_split_features, read_sources
 from quantize.recipe import Recipe
 from quantize.recipe_checks import validate
@@ -75,7 +75,8 @@ def run(recipe, run_dir, *, force: bool = False, verbose: int | None = None, kee
     metrics = _metrics(recipe, run_, model, history, arrays, data_summary)
     metrics.update(extra)
     t = time.perf_counter()
-    metrics["artifacts"] = _export(recipe, run_, model, calibration, metrics, data_summary, (arrays.x_test, arrays.y_test))
+    metrics["artifacts"] = _export(recipe, run_, model, calibration, metrics, data_summary, (arrays.x_test, arrays.y_test),
+                                   embeddings)
     streaming_stage.add_agreement(run_.path, metrics["artifacts"], arrays.x_test)
     timings["export_and_evaluate_s"] = time.perf_counter() - t
     if recipe.wakeword is not None:  # threshold and smoothing for the false-accept target, stored in each artifact
@@ -222,13 +223,17 @@ def _metrics(recipe: Recipe, run_: Run, model, history: dict, arrays, data_summa
     }
 
 
-def _export(recipe: Recipe, run_: Run, model, calibration, metrics: dict, data_summary: dict, test) -> dict:
-    """Every ``export.modes`` entry as a Bundle, evaluated on the test windows; its accuracy in its provenance."""
+def _export(recipe: Recipe, run_: Run, model, calibration, metrics: dict, data_summary: dict, test,
+            embeddings: dict) -> dict:
+    """Every ``export.modes`` entry as a Bundle, evaluated on the test windows; its accuracy in its provenance.
+
+    ``embedding_int8`` is the teacher's head, scored on the test split's embeddings."""
     from quantize.export.int8 import to_tflite
 
-    with progress.stage("export (TFLite)", total=len(recipe.export.modes)) as advance:
+    student_modes = [m for m in recipe.export.modes if m != embedding_stage.MODE]
+    with progress.stage("export (TFLite)", total=len(student_modes)) as advance:
         tflite_by_mode, streaming = {}, {}
-        for mode in recipe.export.modes:
+        for mode in student_modes:
             if mode == streaming_stage.MODE:  # the same calibration windows, each streamed from zero state
                 tflite_by_mode[mode], streaming[mode] = streaming_stage.convert(
                     model, calibration, frames_per_step=streaming_stage.frames_per_step(recipe))
@@ -252,6 +257,14 @@ def _export(recipe: Recipe, run_: Run, model, calibration, metrics: dict, data_s
                                                   streaming=streaming.get(mode),
                                                   evaluator=streaming_stage.evaluate_windows if mode in streaming else None)
             advance()
+    if embedding_stage.MODE in recipe.export.modes:
+        with progress.stage("export (teacher head on the speech embedding)"):
+            teacher_accuracy = metrics["teacher"]["test"]["accuracy"]
+            artifacts[embedding_stage.MODE] = embedding_stage.export(
+                recipe, run_, embeddings, test[1], provenance=lambda evaluation: {
+                    **provenance, "model": {"name": "embedding_head", "role": "teacher"},
+                    "metrics": {"float_test_accuracy": teacher_accuracy,
+                                f"{embedding_stage.MODE}_test_accuracy": evaluation["accuracy"]}})
     return artifacts
 
 

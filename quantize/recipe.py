@@ -176,7 +176,8 @@ class Train(FitPlan):
 
 class Export(_Strict):
     # streaming_int8: the same model as a stateful streaming artifact (quantize.export.streaming_stage)
-    modes: list[Literal["int8", "float16", "float32", "streaming_int8"]] = Field(
+    # embedding_int8: the teacher head on the speech-embedding front end (quantize.export.embedding_stage)
+    modes: list[Literal["int8", "float16", "float32", "streaming_int8", "embedding_int8"]] = Field(
         default_factory=lambda: ["int8", "float16", "float32"])
     calibration_size: int = Field(500, ge=1)
 

@@ -49,9 +49,10 @@ def validate(recipe: Recipe) -> None:
         zoo.check_params(recipe.model.name, recipe.model.params)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
-    from quantize.export import streaming_stage
+    from quantize.export import embedding_stage, streaming_stage
 
     streaming_stage.check(recipe)  # a streaming artifact from a model that cannot stream: refused now
+    embedding_stage.check(recipe)
 
 
 def _check_frontend_and_augment(recipe: Recipe, where: str) -> None:

@@ -173,14 +173,17 @@ class Run:
 
     # ----------------------------------------------------------------- outputs
 
-    def bundle(self, tflite: bytes, *, name: str, provenance: dict, streaming: dict | None = None) -> Bundle:
-        return to_bundle(tflite, frontend=self.frontend, labels=self.labels, name=name, detection=self.detection,
-                         provenance=provenance, streaming=streaming)
+    def bundle(self, tflite: bytes, *, name: str, provenance: dict, streaming: dict | None = None,
+               frontend: FrontEndConfig | None = None) -> Bundle:
+        return to_bundle(tflite, frontend=frontend or self.frontend, labels=self.labels, name=name,
+                         detection=self.detection, provenance=provenance, streaming=streaming)
 
     def write_artifact(self, mode: str, tflite: bytes, *, name: str, provenance: dict | Callable[[dict], dict],
-                       test=None, streaming: dict | None = None, evaluator: Callable | None = None) -> dict:
+                       test=None, streaming: dict | None = None, evaluator: Callable | None = None,
+                       frontend: FrontEndConfig | None = None) -> dict:
         """Evaluate ``tflite`` on the ``test`` windows ``(x, y)`` (if given), wrap it as a Bundle once,
-        save ``model_<mode>.tflite``. ``provenance`` may be a function of the evaluation.
+        save ``model_<mode>.tflite``. ``provenance`` may be a function of the evaluation; ``frontend``
+        replaces the run's (the teacher's artifact runs on the speech embedding).
 
         A streaming model (``streaming``: its Bundle entry) runs only as a Bundle, so it is
         wrapped once more to be evaluated, by ``evaluator(bundle, x, y, labels)``."""
@@ -190,7 +193,8 @@ class Run:
             evaluation = (evaluator or evaluate)(model, *test, self.labels)
         if callable(provenance):
             provenance = provenance(evaluation)
-        bundle = self.bundle(tflite, name=name, provenance={"export_mode": mode, **provenance}, streaming=streaming)
+        bundle = self.bundle(tflite, name=name, provenance={"export_mode": mode, **provenance}, streaming=streaming,
+                             frontend=frontend)
         filename = f"model_{mode}.tflite"
         bundle.save(self.path / filename)
         entry = {"file": filename, "model_bytes": len(tflite), "bundle_bytes": len(bundle.model),

@@ -58,11 +58,15 @@ def inspect(
     for head in info["heads"]:
         typer.echo(f"  head {head['name']}: {', '.join(head['labels'])}")
     fe = info["frontend"]
-    kind = f"{fe['n_mfcc']} MFCC" if fe["n_mfcc"] else f"{fe['n_mels']} log-mel"
-    typer.echo(
-        f"  front end: {fe['sample_rate']} Hz, {kind}, window {fe['window_ms']} ms, hop {fe['hop_ms']} ms, "
-        f"{fe['fmin_hz']}-{fe['fmax_hz']} Hz, clip {fe['clip_s']} s"
-    )
+    if fe.get("kind") == "speech_embedding":
+        typer.echo(f"  front end: Google's speech embedding (pyopen-wakeword), 96 values per {fe['window_ms']:g} ms "
+                   f"window, hop {fe['hop_ms']:g} ms, clip {fe['clip_s']} s")
+    else:
+        kind = f"{fe['n_mfcc']} MFCC" if fe["n_mfcc"] else f"{fe['n_mels']} log-mel"
+        typer.echo(
+            f"  front end: {fe['sample_rate']} Hz, {kind}, window {fe['window_ms']} ms, hop {fe['hop_ms']} ms, "
+            f"{fe['fmin_hz']}-{fe['fmax_hz']} Hz, clip {fe['clip_s']} s"
+        )
     for kind, tensors in (("input", info["inputs"]), ("output", info["outputs"])):
         for t in tensors:
             quant = f", scale {t['scale']:.6g}, zero point {t['zero_point']}" if t["scale"] else ""

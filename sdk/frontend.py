@@ -9,6 +9,12 @@ Framing is "valid" (no padding): a clip of ``n`` samples gives
 ``1 + (n - window) // hop`` frames, and frame ``i`` covers samples
 ``[i * hop, i * hop + window)``. Streaming keeps the samples not yet framed, so
 pushing a clip in any block sizes yields the same frames as one call.
+
+``kind: speech_embedding`` is the other front end: each frame is one 96-value
+embedding of Google's speech model (``sdk.speech_embedding``) over 790 ms of
+audio, every 80 ms. Artifacts made on it (a wake-word head for a Raspberry Pi
+class host) need ``pyopen-wakeword`` at run time; the log-mel front end needs
+nothing but numpy.
 """
 from __future__ import annotations
 
@@ -19,6 +25,9 @@ import numpy as np
 
 from sdk.errors import ConfigError
 
+KIND_EMBEDDING = "speech_embedding"
+KINDS = ("log_mel", KIND_EMBEDDING)  # log_mel covers MFCC too (n_mfcc > 0)
+
 
 @dataclass(frozen=True)
 class FrontEndConfig:
@@ -28,6 +37,10 @@ class FrontEndConfig:
     Hann-windowed frames, on an HTK mel scale between ``fmin_hz`` and
     ``fmax_hz``. With ``n_mfcc > 0`` they are the first ``n_mfcc``
     coefficients of an orthonormal DCT-II of those log-mel values.
+
+    ``kind="speech_embedding"`` (``FrontEndConfig.speech_embedding(clip_s)``)
+    fixes the rate, window and hop to the embedding model's; the mel fields
+    are then unused.
     """
 
     sample_rate: int = 16000
@@ -40,8 +53,19 @@ class FrontEndConfig:
     log_floor: float = 1e-6
     n_mfcc: int = 0
     clip_s: float = 1.0
+    kind: str = "log_mel"
+
+    @classmethod
+    def speech_embedding(cls, clip_s: float) -> "FrontEndConfig":
+        """The speech-embedding front end with windows of ``clip_s`` seconds."""
+        return cls(**_embedding_geometry(), clip_s=clip_s, kind=KIND_EMBEDDING)
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ConfigError(f"front end: kind={self.kind!r} must be one of {list(KINDS)}")
+        if self.kind == KIND_EMBEDDING:
+            self._check_embedding()
+            return
         positive = ("sample_rate", "window_ms", "hop_ms", "n_fft", "n_mels", "log_floor", "clip_s")
         for name in positive:
             value = getattr(self, name)
@@ -66,6 +90,14 @@ class FrontEndConfig:
             raise ConfigError(f"front end: clip_s={self.clip_s} is shorter than one window")
         mel_filterbank(self)  # refuses filters that fall between FFT bins
 
+    def _check_embedding(self):
+        for name, value in _embedding_geometry().items():
+            if getattr(self, name) != value:
+                raise ConfigError(f"front end: kind={KIND_EMBEDDING} fixes {name}={value!r}, got {getattr(self, name)!r}")
+        if not np.isfinite(self.clip_s) or self.clip_samples < self.window_samples:
+            raise ConfigError(f"front end: clip_s={self.clip_s!r} is shorter than one {self.window_ms:g} ms "
+                              f"speech-embedding window")
+
     @property
     def window_samples(self) -> int:
         return int(round(self.sample_rate * self.window_ms / 1000))
@@ -80,6 +112,10 @@ class FrontEndConfig:
 
     @property
     def num_features(self) -> int:
+        if self.kind == KIND_EMBEDDING:
+            from sdk.speech_embedding import EMBEDDING_SIZE
+
+            return EMBEDDING_SIZE
         return self.n_mfcc or self.n_mels
 
     @property
@@ -102,6 +138,13 @@ class FrontEndConfig:
         if unknown:
             raise ConfigError(f"front end: unknown parameter(s) {unknown}; known: {sorted(known)}")
         return cls(**values)
+
+
+def _embedding_geometry() -> dict:
+    from sdk import speech_embedding as se
+
+    return {"sample_rate": se.SAMPLE_RATE, "window_ms": 1000 * se.WINDOW_SAMPLES / se.SAMPLE_RATE,
+            "hop_ms": 1000 * se.HOP_SAMPLES / se.SAMPLE_RATE}
 
 
 def _hz_to_mel(hz):
@@ -179,7 +222,7 @@ def features(samples: np.ndarray, *, config: FrontEndConfig) -> np.ndarray:
     Returns
     -------
     np.ndarray, shape ``(config.frames_in(n), config.num_features)``, float32
-        Log-mel (natural log) or MFCC frames; zero rows for ``n < window``.
+        Log-mel (natural log), MFCC or speech-embedding frames; zero rows for ``n < window``.
 
     Examples
     --------
@@ -194,6 +237,10 @@ def features(samples: np.ndarray, *, config: FrontEndConfig) -> np.ndarray:
     if count == 0:
         return np.zeros((0, config.num_features), np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(samples, config.window_samples)[:: config.hop_samples][:count]
+    if config.kind == KIND_EMBEDDING:
+        from sdk.speech_embedding import shared
+
+        return shared().embed_windows(np.ascontiguousarray(frames))
     return _frame_features(frames, config)
 
 

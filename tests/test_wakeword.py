@@ -192,6 +192,7 @@ def wakeword_run(tmp_path_factory):
                      "calibration": {"allow_unresolved": True, "max_positives": 8, "snr_db": [20.0]}},
         "train": {"epochs": 12, "batch_size": 16, "early_stopping_patience": 0},
         "model": {"name": "ds_cnn_s", "params": {"streamable": True, "filters": 16, "blocks": 2}},
+        "teacher": {"epochs": 8, "compare_scratch": False},
     }
     recipe = qrecipe.load(values)
     return recipe, pipeline.run(recipe, root / "run", verbose=0)
@@ -206,7 +207,7 @@ def test_a_wakeword_run_makes_calibrated_streaming_artifacts(wakeword_run):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     rounds = metrics["wakeword"]["mining"]["rounds"]
     assert len(rounds) == 1 and rounds[0]["files"] > 0
-    for mode in ("int8", "streaming_int8"):
+    for mode in ("int8", "streaming_int8", "embedding_int8"):
         bundle = Bundle.load(run_dir / f"model_{mode}.tflite")
         chosen = bundle.provenance["calibration"]
         assert chosen == metrics["wakeword"]["calibration"][mode]
@@ -216,6 +217,11 @@ def test_a_wakeword_run_makes_calibrated_streaming_artifacts(wakeword_run):
         assert chosen["positives"] > 0 and chosen["miss_rate"] < 1.0
         assert list(Detector(bundle).labels) == recipe.labels
     assert Bundle.load(run_dir / "model_streaming_int8.tflite").streaming
+    teacher = Bundle.load(run_dir / "model_embedding_int8.tflite")  # the teacher's head, on the speech embedding
+    assert teacher.frontend.kind == "speech_embedding" and teacher.frontend.clip_s == recipe.teacher.context_s
+    assert metrics["artifacts"]["embedding_int8"]["test"]["accuracy"] > 0.5
+    head_rounds = json.loads((run_dir / "teacher" / "metrics.json").read_text())["mining_rounds"]
+    assert len(head_rounds) == 1 and head_rounds[0]["files"] == rounds[0]["files"]  # the head mined the same files
 
 
 @pytest.mark.slow
@@ -228,6 +234,9 @@ def test_a_wakeword_window_artifact_exports_for_tflite_micro(wakeword_run, tmp_p
     assert (tmp_path / "mcu" / "hey_kitchen_model.cc").is_file()
     with pytest.raises(ConfigError, match=r"model_streaming_int8\.tflite: a streaming model .*\(model_int8\.tflite\)"):
         export(Bundle.load(run_dir / "model_streaming_int8.tflite"), tmp_path / "mcu_streaming")
+    with pytest.raises(ConfigError, match=r"model_embedding_int8\.tflite: its front end is speech_embedding .*"
+                                          r"\(model_int8\.tflite\)"):
+        export(Bundle.load(run_dir / "model_embedding_int8.tflite"), tmp_path / "mcu_embedding")
     assert "## Wake word" in (run_dir / "report.md").read_text()
     data = yaml.safe_load((run_dir / "recipe.yaml").read_text())
     assert data["wakeword"]["phrases"] == ["hey kitchen"]
@@ -265,7 +274,8 @@ def test_the_teacher_filters_labelled_windows_it_does_not_believe():
 
 
 @pytest.mark.slow
-def test_the_wyoming_service_serves_a_wakeword_artifact_unchanged(wakeword_run):
+@pytest.mark.parametrize("mode", ["streaming_int8", "embedding_int8"])
+def test_the_wyoming_service_serves_a_wakeword_artifact_unchanged(wakeword_run, mode):
     pytest.importorskip("wyoming")
     from test_wyoming import Server, read_until_quiet, run, send_stream
     from wyoming.info import Describe, Info
@@ -274,7 +284,7 @@ def test_the_wyoming_service_serves_a_wakeword_artifact_unchanged(wakeword_run):
     from sdk.wyoming_service import WakeService
 
     _, run_dir = wakeword_run
-    bundle = Bundle.load(run_dir / "model_streaming_int8.tflite")
+    bundle = Bundle.load(run_dir / f"model_{mode}.tflite")
     audio = (0.01 * np.random.default_rng(0).standard_normal(3 * 16000)).astype(np.float32)
 
     async def scenario():

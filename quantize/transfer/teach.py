@@ -128,6 +128,12 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
     teacher_dir.mkdir(parents=True, exist_ok=True)
     head_arrays = Arrays(embeddings["train"], arrays.y_train, embeddings["val"], arrays.y_val)
     head, history = fit(head_recipe(recipe), head_arrays, teacher_dir, verbose=verbose)
+    mining = None
+    if recipe.wakeword is not None and recipe.wakeword.mining.rounds:  # the head learns from its false wake-ups
+        from quantize.wakeword.stages import mine_teacher
+
+        head, _, mining = mine_teacher(recipe, head_recipe(recipe), teacher_dir.parent, head, head_arrays, embed,
+                                       verbose=verbose)
     head.save(teacher_dir / "head.keras")
     labels = recipe.labels
     test = report.classification_metrics(arrays.y_test, head.predict(embeddings["test"], verbose=0), labels)
@@ -156,6 +162,7 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
         "embedding_cpu_s": round(embed.seconds, 1),
         "unlabelled_windows": 0 if x_extra is None else int(len(x_extra)),
         "filtered_windows": filtered,  # labelled windows the teacher did not believe (teacher.filter_below)
+        "mining_rounds": mining,  # wake words: what the head fired on in the negatives' train files
         "context_s": recipe.teacher.context_s,
         "temperature": recipe.teacher.temperature,
         "alpha": recipe.teacher.alpha,

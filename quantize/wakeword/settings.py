@@ -25,6 +25,7 @@ from sdk.errors import ConfigError
 WAKEWORD_FRONTEND = {"clip_s": 1.5}  # multi-word phrases, slowed by the TTS speed variation, last up to ~1.4 s
 WAKEWORD_MODEL = {"name": "ds_cnn_s", "params": {"streamable": True, "filters": 48}}
 WAKEWORD_EXPORT = {"modes": ["int8", "streaming_int8"], "calibration_size": 400}
+TEACHER_EXPORT = "embedding_int8"  # with a teacher: its head on the speech embedding, for Pi-class hosts
 
 
 class _Strict(BaseModel):
@@ -126,7 +127,10 @@ def expand(values: dict) -> dict:
     }
     values.setdefault("frontend", dict(WAKEWORD_FRONTEND))
     values.setdefault("model", copy.deepcopy(WAKEWORD_MODEL))
-    values.setdefault("export", dict(WAKEWORD_EXPORT))
+    export = copy.deepcopy(WAKEWORD_EXPORT)
+    if isinstance(values.get("teacher"), dict):
+        export["modes"].append(TEACHER_EXPORT)
+    values.setdefault("export", export)
     values.setdefault("detection", {"refractory_s": 2.0})  # one wake-up per utterance; calibration sets the rest
     if isinstance(values.get("teacher"), dict):  # the teacher hears the whole window, with a margin
         clip_s = (values["frontend"] or {}).get("clip_s", 1.0)

@@ -4,7 +4,9 @@
 export) and :func:`calibrate_artifacts` on the exported artifacts. Mining
 runs the student, as an int8 artifact with its detection rule, over the
 negatives' ``train`` files (``quantize.data.mining``), adds each window it
-fires on as ``_unknown_`` and fine-tunes through the one ``fit``.
+fires on as ``_unknown_`` and fine-tunes through the one ``fit``. The teacher's
+head gets the same rounds first (:func:`mine_teacher`, called by
+``quantize.transfer.teach``), run on its speech-embedding artifact.
 Calibration lays held-out synthetic voices of each phrase (the test split's)
 into the ``calibration`` files, chooses threshold and smoothing for the
 recipe's false-accept target (``sdk.calibrate``) and rewrites each artifact
@@ -13,6 +15,7 @@ with them and the rates they were chosen at.
 from __future__ import annotations
 
 import logging
+import pathlib
 import time
 
 import numpy as np
@@ -49,10 +52,59 @@ def _with_mined(arrays, x, labels: list[str]):
 
 
 def mine_rounds(recipe: Recipe, run_: Run, model, arrays, calibration: np.ndarray, *, verbose: int = 0):
-    """``(model, arrays, report)`` after ``wakeword.mining.rounds`` rounds of mining and fine-tuning."""
-    from quantize.data.mining import mine
+    """``(model, arrays, report)`` after ``wakeword.mining.rounds`` rounds of mining and fine-tuning the student."""
     from quantize.data.windows import load_features
     from quantize.export.int8 import to_tflite
+
+    def as_bundle(model):
+        return run_.bundle(to_tflite(model, mode="int8", calibration=calibration), name=recipe.name, provenance={})
+
+    def windows(clips):
+        return load_features(clips, recipe.frontend_config(), labels=recipe.labels)[0]
+
+    model, arrays, rounds = _rounds(recipe, _fine_tune_recipe(recipe), model, arrays, as_bundle, windows,
+                                    run_.path / "mining", verbose=verbose)
+    return model, arrays, {"mining": {"rounds": rounds}}
+
+
+def mine_teacher(recipe: Recipe, head_recipe: Recipe, run_dir, head, arrays, embed, *, verbose: int = 0):
+    """``(head, arrays, rounds)``: the same mining rounds for the teacher's head, on its speech embedding.
+
+    The head is what ``embedding_int8`` ships and what the student learns from,
+    so it too learns from the real windows it fires on (as ``_unknown_``). ``head_recipe``: the
+    recipe the head trained with (``quantize.transfer.teach.head_recipe``)."""
+    from quantize.export.embedding_stage import frontend
+    from quantize.export.int8 import to_tflite
+    from quantize.run import to_bundle
+
+    def as_bundle(head):  # float32: the mining run needs no calibration windows
+        return to_bundle(to_tflite(head, mode="float32"), frontend=frontend(recipe), labels=recipe.labels,
+                         name=recipe.name, detection=recipe.detection_defaults())
+
+    def windows(clips):  # the Embedder takes audio at the recipe's rate, as it took the training clips
+        return embed(_clip_audio(clips, recipe.frontend.sample_rate, recipe.teacher.context_s))
+
+    return _rounds(recipe, _fine_tune_recipe(head_recipe), head, arrays, as_bundle, windows,
+                   pathlib.Path(run_dir) / "teacher" / "mining", verbose=verbose)
+
+
+def _clip_audio(clips, sample_rate: int, seconds: float) -> np.ndarray:
+    """``(n, samples)``: each mined clip's audio, the ``seconds`` window the model fired on."""
+    from sdk.audio import fit_length, load_audio
+
+    audio, out, length = {}, [], int(round(seconds * sample_rate))
+    for clip in clips:
+        if clip.path not in audio:
+            audio[clip.path] = load_audio(clip.path, sample_rate)
+        first = int(round(clip.start_s * sample_rate))
+        out.append(fit_length(audio[clip.path][first : first + length], length))
+    return np.stack(out)
+
+
+def _rounds(recipe: Recipe, fine_tune: Recipe, model, arrays, as_bundle, windows, out_dir, *, verbose: int):
+    """Mining rounds: ``as_bundle(model)`` runs over the train files, ``windows(clips)`` makes what it
+    fired on into training windows, and ``fine_tune`` refits from the current weights."""
+    from quantize.data.mining import mine
     from quantize.train.classifier import fit
 
     section = recipe.wakeword
@@ -62,24 +114,23 @@ def mine_rounds(recipe: Recipe, run_: Run, model, arrays, calibration: np.ndarra
     for r in range(section.mining.rounds):
         t = time.perf_counter()
         scanned, seconds = _limit_hours(list(rng.permutation(files)), section.mining.max_hours, durations)
-        bundle = run_.bundle(to_tflite(model, mode="int8", calibration=calibration), name=recipe.name, provenance={})
+        bundle = as_bundle(model)
         with progress.stage(f"mining round {r + 1}: {len(scanned)} negative files"):
             clips = mine(bundle, scanned, threshold=section.mining.threshold, max_clips=section.mining.max_windows)
         entry = {"round": r + 1, "files": len(scanned), "hours": round(seconds / 3600, 3),
                  "mined_windows": len(clips)}
         if clips:
-            x, _ = load_features(clips, recipe.frontend_config(), labels=recipe.labels)[:2]
-            arrays = _with_mined(arrays, x, recipe.labels)
-            out = run_.child(run_.path / "mining" / f"round_{r + 1}", force=True)
-            model, history = fit(_fine_tune_recipe(recipe), arrays, out.path, verbose=verbose,
-                                 initial_weights=model.get_weights())
+            arrays = _with_mined(arrays, windows(clips), recipe.labels)
+            out = pathlib.Path(out_dir) / f"round_{r + 1}"
+            out.mkdir(parents=True, exist_ok=True)
+            model, history = fit(fine_tune, arrays, out, verbose=verbose, initial_weights=model.get_weights())
             entry["best_val_accuracy"] = max(history["val_accuracy"])
         entry["seconds"] = round(time.perf_counter() - t, 1)
         rounds.append(entry)
         log.info("mining round %d: %d windows mined from %.2f h", r + 1, len(clips), entry["hours"])
         if not clips:
             break
-    return model, arrays, {"mining": {"rounds": rounds}}
+    return model, arrays, rounds
 
 
 def _limit_hours(files: list, max_hours: float | None, durations: dict) -> tuple[list, float]:
