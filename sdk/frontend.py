@@ -236,11 +236,11 @@ def features(samples: np.ndarray, *, config: FrontEndConfig) -> np.ndarray:
     count = config.frames_in(samples.shape[0])
     if count == 0:
         return np.zeros((0, config.num_features), np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(samples, config.window_samples)[:: config.hop_samples][:count]
-    if config.kind == KIND_EMBEDDING:
+    if config.kind == KIND_EMBEDDING:  # mel once over the clip: its frames equal each window's own (no edge effects)
         from sdk.speech_embedding import shared
 
-        return shared().embed_windows(np.ascontiguousarray(frames))
+        return shared().embed(samples[None])[0]
+    frames = np.lib.stride_tricks.sliding_window_view(samples, config.window_samples)[:: config.hop_samples][:count]
     return _frame_features(frames, config)
 
 

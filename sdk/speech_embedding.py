@@ -141,22 +141,6 @@ class SpeechEmbedding:
                 len(mels), windows, EMBEDDING_SIZE)
         return out
 
-    def embed_windows(self, windows: np.ndarray, *, batch_size: int = 64) -> np.ndarray:
-        """``(n, 96)``: one embedding per window of exactly ``WINDOW_SAMPLES`` samples.
-
-        The mel model has no edge effects (a window's mel frames equal the same
-        frames of a longer clip), so this equals ``embed`` of the whole clip.
-        """
-        windows = np.atleast_2d(np.asarray(windows, np.float32))
-        if windows.shape[1] != WINDOW_SAMPLES:
-            raise ConfigError(f"speech embedding: windows of {windows.shape[1]} samples, expected {WINDOW_SAMPLES}")
-        out = np.empty((len(windows), EMBEDDING_SIZE), np.float32)
-        for first in range(0, len(windows), batch_size):
-            mels = self.mels(windows[first : first + batch_size])[:, :CONTEXT_FRAMES, :, None]
-            out[first : first + len(mels)] = self._run(self._embedding, "embedding", np.ascontiguousarray(mels)).reshape(
-                len(mels), EMBEDDING_SIZE)
-        return out
-
 
 @functools.lru_cache(maxsize=1)
 def shared() -> SpeechEmbedding:
