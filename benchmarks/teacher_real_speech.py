@@ -2,8 +2,9 @@
 
 For a run trained with a ``teacher:`` section (``auricle train default``),
 scores on a Speech Commands style folder the teacher head (speech embedding),
-the distilled int8 student (``model_int8.tflite``) and the int8 student
-trained without the teacher (``scratch/model_int8.tflite``). Words the model
+its int8 artifact (``model_embedding_int8.tflite``, through its own front
+end, as a user runs it), the distilled int8 student (``model_int8.tflite``)
+and the int8 student trained without the teacher (``scratch/model_int8.tflite``). Words the model
 does not know count as ``_unknown_``. For the TTS-only default recipe every
 clip is an unseen, real speaker.
 
@@ -13,6 +14,7 @@ clip is an unseen, real speaker.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import sys
@@ -50,6 +52,16 @@ def score_run(run_dir: pathlib.Path, data_root: str) -> dict:
     scratch = run_dir / "scratch" / "model_int8.tflite"
     if scratch.is_file():
         result["scratch_int8"] = classification_metrics(feats.y, Engine(Bundle.load(scratch)).predict_batch(feats.x)[0], labels)
+    artifact = run_dir / "model_embedding_int8.tflite"
+    if artifact.is_file():
+        on_embedding = Bundle.load(artifact)
+        e_feats = load_features(clips, on_embedding.frontend, labels=labels)
+        result["teacher_int8"] = classification_metrics(
+            e_feats.y, Engine(on_embedding).predict_batch(e_feats.x)[0], labels)
+    teacher_metrics = run_dir / "teacher" / "metrics.json"
+    hint = json.loads(teacher_metrics.read_text()).get("hint") if teacher_metrics.is_file() else None
+    if hint:
+        result["hint"] = hint  # the student's trunk pretrained on the embedding (teacher.hint_epochs)
     head = run_dir / "teacher" / "head.keras"
     if head.is_file():
         context_s = load_recipe(run_dir / "recipe.yaml").teacher.context_s
@@ -85,7 +97,7 @@ def main(argv=None) -> None:
     seeds = []
     for run in args.runs:
         seeds.append(load_recipe(pathlib.Path(run) / "recipe.yaml").seed)
-    summary = {key: _summary(runs, key) for key in ("teacher", "scratch_int8", "distilled_int8")}
+    summary = {key: _summary(runs, key) for key in ("teacher", "teacher_int8", "scratch_int8", "distilled_int8")}
     if summary["scratch_int8"] and summary["distilled_int8"]:
         gains = [r["distilled_int8"]["accuracy"] - r["scratch_int8"]["accuracy"] for r in runs if "scratch_int8" in r]
         summary["gain_points"] = {"mean": 100 * float(np.mean(gains)), "min": 100 * float(np.min(gains)),

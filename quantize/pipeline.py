@@ -156,10 +156,11 @@ def _train(recipe: Recipe, run_: Run, arrays, embeddings, embed, calibration, ti
     t = time.perf_counter()
     extra = {}
     test_arrays = arrays
+    initial = None  # the student's starting weights: the hint-pretrained trunk, when the teacher gives one
     if recipe.teacher is not None:
         from quantize.transfer.teach import teach
 
-        student_arrays, extra["teacher"] = teach(recipe, run_.path, arrays, embeddings, embed, verbose=verbose)
+        student_arrays, extra["teacher"], initial = teach(recipe, run_.path, arrays, embeddings, embed, verbose=verbose)
         timings["teacher_s"] = time.perf_counter() - t
         extra["scratch"] = None
         if recipe.teacher.compare_scratch:
@@ -168,7 +169,7 @@ def _train(recipe: Recipe, run_: Run, arrays, embeddings, embed, calibration, ti
             timings["scratch_s"] = time.perf_counter() - t
         arrays = student_arrays
         t = time.perf_counter()
-    model, history = fit(recipe, arrays, run_.path, verbose=verbose)
+    model, history = fit(recipe, arrays, run_.path, verbose=verbose, initial_weights=initial)
     model.save(run_.path / "model.keras")
     (run_.path / "history.json").write_text(json.dumps(history, indent=2))
     run_.arrays = arrays  # the compression stages fine-tune on these, in memory

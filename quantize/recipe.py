@@ -210,6 +210,7 @@ class Teacher(_Strict):
     unlabelled: list[Unlabelled] = Field(default_factory=list)
     compare_scratch: bool = True  # also train the student without the teacher, for the report
     filter_below: float = Field(0.0, ge=0, lt=1)  # drop training windows the teacher gives under this for their label
+    hint_epochs: int = Field(0, ge=0)  # first train the student's trunk to predict the embedding (quantize.transfer.hint); 0: off
 
 
 class Recipe(_Strict):

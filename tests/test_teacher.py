@@ -132,9 +132,19 @@ def word_folders(tmp_path_factory):
     return root, unlabelled
 
 
-def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(word_folders, tmp_path):
+def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(word_folders, tmp_path, monkeypatch):
     from quantize import pipeline
+    from quantize.train import classifier
     from sdk.bundle import Bundle
+
+    starts = []  # what each student fit started from: the hint's weights for the distilled one only
+    real_fit = classifier.fit
+
+    def spy(recipe, arrays, run_dir, **kwargs):
+        starts.append((recipe.teacher is not None, kwargs.get("initial_weights") is not None))
+        return real_fit(recipe, arrays, run_dir, **kwargs)
+
+    monkeypatch.setattr(classifier, "fit", spy)
 
     root, unlabelled = word_folders
     recipe = {
@@ -144,18 +154,24 @@ def test_a_recipe_with_a_teacher_distils_and_the_artifact_never_references_it(wo
                  "split": {"train": 0.6, "val": 0.2, "test": 0.2}, "train_copies": 1},
         "model": {"name": "cnn_small", "params": {"filters": [8, 8, 8]}},
         "train": {"epochs": 2, "batch_size": 16, "deterministic": False, "spec_augment": False},
-        "teacher": {"epochs": 3, "unlabelled": [{"path": str(unlabelled), "max_windows": 2}]},
+        "teacher": {"epochs": 3, "unlabelled": [{"path": str(unlabelled), "max_windows": 2}], "hint_epochs": 2},
         "export": {"modes": ["int8"], "calibration_size": 20},
     }
     run = pipeline.run(recipe, tmp_path / "run", verbose=0)
     metrics = json.loads((run / "metrics.json").read_text())
     t = metrics["teacher"]
     assert t["unlabelled_windows"] == 2 and t["bytes"] > 2_000_000
+    # the student's trunk first learnt the embedding of every training window, unlabelled ones too
+    assert t["hint"]["epochs"] == 2 and t["hint"]["windows"] == metrics["data"]["train"]["windows"] + 2
+    assert 0.0 < t["hint"]["val_unexplained"] < 10.0
+    # the teacher head and the scratch control start from nothing, the distilled student from the hint
+    assert sorted(starts) == [(False, False), (False, False), (True, True)]
     assert 0.0 <= t["test"]["accuracy"] <= 1.0 and t["test"]["examples"] == metrics["float"]["test"]["examples"]
     # the control is the same student architecture (sizes differ only by a few quantization parameters)
     assert abs(metrics["scratch"]["int8_bytes"] - metrics["artifacts"]["int8"]["model_bytes"]) < 200
     assert (run / "scratch" / "model_int8.tflite").is_file() and (run / "teacher" / "head.keras").is_file()
-    assert "Distillation gain" in (run / "report.md").read_text()
+    report_text = (run / "report.md").read_text()
+    assert "Distillation gain" in report_text and "first learnt the embedding (2 epochs" in report_text
     # the student trained on the labelled windows plus the teacher-labelled ones
     features = np.load(run / "features.npz") if (run / "features.npz").exists() else None
     assert features is None or int((features["y_train"] < 0).sum()) == 2
@@ -190,7 +206,8 @@ def test_recipe_names_a_missing_unlabelled_folder(tmp_path):
     validate(optional)  # skipped with a warning at run time
 
 
-@pytest.mark.parametrize("bad", [{"temperature": 0}, {"alpha": 1.5}, {"context_s": 0.5}, {"epochs": 0}, {"tempo": 2}])
+@pytest.mark.parametrize("bad", [{"temperature": 0}, {"alpha": 1.5}, {"context_s": 0.5}, {"epochs": 0}, {"hint_epochs": -1},
+                                 {"tempo": 2}])
 def test_recipe_refuses_bad_teacher_settings(tmp_path, bad):
     from quantize import recipe as qrecipe
 

@@ -122,22 +122,29 @@ def test_cli_train_refuses_existing_run(tone_run, tone_folders, tmp_path, capsys
 
 
 @pytest.mark.slow
-def test_default_recipe_reduced_end_to_end(tmp_path):
-    """The built-in default recipe (TTS only, no dataset), smaller, end to end."""
+def test_default_recipe_reduced_end_to_end(tmp_path, speech_wav, capsys):
+    """The built-in default recipe (TTS only, no dataset), smaller, end to end; both its artifacts classify a file."""
     from quantize import recipe as qrecipe
+    from sdk.cli import main
 
     values = qrecipe.load("default").resolved()
     values["data"]["sources"][0].update(variants_per_word=40, unknown_words=60)
     values["train"].update(epochs=20, batch_size=32)
-    values["teacher"].update(epochs=10, unlabelled=values["teacher"]["unlabelled"][:1])
+    values["teacher"].update(epochs=10, hint_epochs=3, unlabelled=values["teacher"]["unlabelled"][:1])
     values["teacher"]["unlabelled"][0]["max_windows"] = 200
     run_dir = pipeline.run(values, tmp_path / "default", verbose=0)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["teacher"]["test"]["accuracy"] >= 0.4 and metrics["scratch"]["int8_test"]["accuracy"] >= 0.4
     assert metrics["labels"] == ["yes", "no", "up", "down", "stop", "go", "_unknown_", "_silence_"]
     assert metrics["artifacts"]["int8"]["test"]["accuracy"] >= 0.4  # chance is 1/8; unseen TTS voices
+    assert metrics["teacher"]["hint"]["epochs"] == 3  # the student's trunk started from the embedding's
+    assert metrics["artifacts"]["embedding_int8"]["test"]["accuracy"] >= 0.4  # the teacher's head, as an artifact
     bundle = Bundle.load(run_dir / "model_int8.tflite")
     assert bundle.labels[0] == "yes"
+    for artifact in ("model_int8.tflite", "model_embedding_int8.tflite"):  # a 1 s file, as a user has
+        capsys.readouterr()
+        assert main(["classify", str(run_dir / artifact), str(speech_wav), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out.splitlines()[0])["label"] in metrics["labels"]
 
 
 def test_source_roles_share_one_speaker_split():

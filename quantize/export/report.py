@@ -192,4 +192,9 @@ def _teacher_lines(m: dict) -> list[str]:
         lines += ["", f"Distillation gain (int8, same student, same data): {gain:+.2f} points."]
     lines += ["", f"Temperature {t['temperature']}, alpha {t['alpha']}, {t['unlabelled_windows']} unlabelled "
               f"windows; the embedding took {t['embedding_cpu_s']} CPU-s."]
+    hint = t.get("hint")
+    if hint:
+        lines.append(f"The student's trunk first learnt the embedding ({hint['epochs']} epochs on {hint['windows']} "
+                     f"windows): it leaves {100 * hint['val_unexplained']:.0f}% of the validation embeddings' "
+                     "variance unexplained.")
     return lines

@@ -9,7 +9,10 @@ the teacher). This stage then
 2. adds unlabelled real audio (``teacher.unlabelled``) as windows whose only
    label is the teacher's;
 3. attaches the teacher's softened probabilities to the training arrays, so
-   the same ``quantize.train.classifier.fit`` distils the student (``quantize.train.objectives``).
+   the same ``quantize.train.classifier.fit`` distils the student (``quantize.train.objectives``);
+4. with ``teacher.hint_epochs``, first trains the student's trunk to predict
+   the embedding of every training window (``quantize.transfer.hint``): the
+   distillation starts from those weights.
 
 The student never sees the embedding at run time: its artifact holds only
 its own weights and Auricle's front end.
@@ -115,7 +118,8 @@ def trusted(probabilities: np.ndarray, y: np.ndarray, below: float) -> np.ndarra
 
 
 def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embedder, *, verbose: int = 0):
-    """Train the teacher head; return the student's arrays with soft targets, and the teacher's metrics.
+    """Train the teacher head; return the student's arrays with soft targets, the teacher's metrics,
+    and the student's initial weights (None unless ``teacher.hint_epochs``).
 
     ``embeddings``: ``{"train", "val", "test"}`` embedding arrays, row for row
     with ``arrays``' windows. Unlabelled windows are appended to the training
@@ -149,8 +153,13 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
     keep = trusted(probabilities, y_train, recipe.teacher.filter_below)
     filtered = {labels[k]: int(n) for k, n in enumerate(np.bincount(y_train[~keep & (y_train >= 0)],
                                                                    minlength=len(labels))) if n}
-    x_train, y_train, probabilities = x_train[keep], y_train[keep], probabilities[keep]
+    x_train, y_train, probabilities, e_train = x_train[keep], y_train[keep], probabilities[keep], e_train[keep]
     soft = soft_targets.soften(probabilities, recipe.teacher.temperature)
+    initial, hint = None, None
+    if recipe.teacher.hint_epochs:
+        from quantize.transfer.hint import pretrain
+
+        initial, hint = pretrain(recipe, x_train, e_train, arrays.x_val, embeddings["val"], verbose=verbose)
     mel_file, embedding_file = model_files()
     summary = {
         "test": test,
@@ -162,11 +171,12 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
         "embedding_cpu_s": round(embed.seconds, 1),
         "unlabelled_windows": 0 if x_extra is None else int(len(x_extra)),
         "filtered_windows": filtered,  # labelled windows the teacher did not believe (teacher.filter_below)
-        "mining_rounds": mining,  # wake words: what the head fired on in the negatives' train files
+        "mining_rounds": mining,
+        "hint": hint,  # the student's trunk pretrained on the embedding (teacher.hint_epochs)  # wake words: what the head fired on in the negatives' train files
         "context_s": recipe.teacher.context_s,
         "temperature": recipe.teacher.temperature,
         "alpha": recipe.teacher.alpha,
     }
     (teacher_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     student = Arrays(x_train, y_train, arrays.x_val, arrays.y_val, arrays.x_test, arrays.y_test, soft_train=soft)
-    return student, summary
+    return student, summary, initial
