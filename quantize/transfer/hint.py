@@ -55,8 +55,8 @@ def pretrain(recipe, x_train: np.ndarray, e_train: np.ndarray, x_val: np.ndarray
     hinted = keras.Model(student.inputs, projection(trunk.output))
     arrays = Arrays(x_train, target, x_val, standardise(e_val, e_train))
     with progress.stage("teacher: student trunk learns the embedding (hint)"):
-        hinted, history = fit(hinted, arrays, hint_plan, loss="mse", metrics=None,
-                              label=f"hint epochs ({recipe.model.name})", verbose=verbose)
+        _, history = fit(hinted, arrays, hint_plan, loss="mse", metrics=None,
+                         label=f"hint epochs ({recipe.model.name})", verbose=verbose)
     summary = {
         "epochs": recipe.teacher.hint_epochs,
         "windows": int(len(x_train)),

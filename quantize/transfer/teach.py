@@ -171,8 +171,8 @@ def teach(recipe: Recipe, run_dir, arrays: Arrays, embeddings: dict, embed: Embe
         "embedding_cpu_s": round(embed.seconds, 1),
         "unlabelled_windows": 0 if x_extra is None else int(len(x_extra)),
         "filtered_windows": filtered,  # labelled windows the teacher did not believe (teacher.filter_below)
-        "mining_rounds": mining,
-        "hint": hint,  # the student's trunk pretrained on the embedding (teacher.hint_epochs)  # wake words: what the head fired on in the negatives' train files
+        "mining_rounds": mining,  # wake words: what the head fired on in the negatives' train files
+        "hint": hint,  # the student's trunk pretrained on the embedding (teacher.hint_epochs)
         "context_s": recipe.teacher.context_s,
         "temperature": recipe.teacher.temperature,
         "alpha": recipe.teacher.alpha,
