@@ -60,6 +60,9 @@ def score_run(run_dir: pathlib.Path, data_root: str) -> dict:
             e_feats.y, Engine(on_embedding).predict_batch(e_feats.x)[0], labels)
     teacher_metrics = run_dir / "teacher" / "metrics.json"
     hint = json.loads(teacher_metrics.read_text()).get("hint") if teacher_metrics.is_file() else None
+    run_metrics = run_dir / "metrics.json"
+    if run_metrics.is_file():  # wall time of the whole `auricle train`, as the user waited for it
+        result["train_s"] = round(json.loads(run_metrics.read_text())["timings_s"]["total_s"], 1)
     if hint:
         result["hint"] = hint  # the student's trunk pretrained on the embedding (teacher.hint_epochs)
     head = run_dir / "teacher" / "head.keras"
@@ -102,6 +105,10 @@ def main(argv=None) -> None:
         gains = [r["distilled_int8"]["accuracy"] - r["scratch_int8"]["accuracy"] for r in runs if "scratch_int8" in r]
         summary["gain_points"] = {"mean": 100 * float(np.mean(gains)), "min": 100 * float(np.min(gains)),
                                   "max": 100 * float(np.max(gains))}
+    times = [r["train_s"] / 60 for r in runs if "train_s" in r]
+    if times:
+        summary["train_minutes"] = {"mean": float(np.mean(times)), "min": float(np.min(times)),
+                                    "max": float(np.max(times)), "n": len(times)}
     results_io.write(args.out, {"data": args.data, "summary": summary, "runs": runs}, seeds=seeds,
                      elapsed_s=time.perf_counter() - start)
 
