@@ -94,6 +94,11 @@ TABLES = {
                 "{summary.scratch_int8|pct} int8", "{summary.distilled_int8|pct} int8")),
             Row("teacher_speech_commands.json", (
                 "`auricle train speech_commands`, 12 classes, real + synthetic, accuracy",
+                "{summary.teacher_accuracy|pct}; as the int8 artifact `model_embedding_int8.tflite`: "
+                "{summary.embedding_int8_accuracy|pct}", "{summary.scratch_int8_accuracy|pct} int8",
+                "{summary.int8_accuracy|pct} int8, {summary.int8_model_bytes|kb}")),
+            Row("ablation_sc_hint.json", (
+                "the same with the hint (`ablation/sc_hint.yaml`: the student's trunk first learns the embedding)",
                 "{summary.teacher_accuracy|pct}", "{summary.scratch_int8_accuracy|pct} int8",
                 "{summary.int8_accuracy|pct} int8, {summary.int8_model_bytes|kb}")),
             Row("teacher_fewshot.json", (
@@ -117,6 +122,8 @@ TABLES = {
         rows=(
             *(_wakeword_row("computer", d, "411 real recordings") for d in ("auricle_embedding", "auricle")),
             *(_wakeword_row("snowboy", d, "401 real recordings") for d in ("auricle_embedding", "auricle")),
+            *(_wakeword_row("smart_mirror", d, "369 real recordings") for d in ("auricle_embedding", "auricle")),
+            *(_wakeword_row("view_glass", d, "399 real recordings") for d in ("auricle_embedding", "auricle")),
             *(_wakeword_row("hey_jarvis", d) for d in ("openwakeword", "microwakeword", "auricle_embedding", "auricle")),
             *(_wakeword_row(p, d) for p in ("alexa", "hey_mycroft", "okay_nabu") for d in ("openwakeword", "microwakeword")),
         ),
@@ -132,7 +139,7 @@ TABLES = {
             f"{{runs.phrase={phrase}.calibration.{mode}.false_accepts_per_hour|per_h}} in "
             f"{{runs.phrase={phrase}.calibration.{mode}.negative_hours|g}} h, "
             f"{{runs.phrase={phrase}.calibration.{mode}.miss_rate|pct}}"))
-            for phrase in ("computer", "snowboy", "hey jarvis") for mode in ("embedding_int8", "streaming_int8")),
+            for phrase in ("computer", "snowboy", "smart mirror", "view glass") for mode in ("embedding_int8", "streaming_int8")),
     ),
     "wakeword_held_out": Table(
         header=("phrase", "detector", "at its calibrated threshold, on held-out audio: false accepts per hour",
@@ -142,7 +149,7 @@ TABLES = {
             f"{{summary.{phrase}.{d}.snr_10.calibrated_false_accepts_per_hour|per_h}}",
             f"{{summary.{phrase}.{d}.snr_10.calibrated_miss|pct}}",
             f"{{summary.{phrase}.{d}.snr_30.calibrated_miss|pct}}"))
-            for phrase in ("computer", "snowboy", "hey_jarvis") for d in ("auricle_embedding", "auricle")),
+            for phrase in ("computer", "snowboy", "smart_mirror", "view_glass", "hey_jarvis") for d in ("auricle_embedding", "auricle")),
     ),
     "speed": Table(
         header=("what", "figure"),

@@ -148,6 +148,18 @@ def test_builtin_recipes_parse():
     assert recipe.load("default").labels[-2:] == ["_unknown_", "_silence_"]
 
 
+def test_every_shipped_recipe_parses_and_the_hint_ablation_changes_only_the_hint():
+    shipped = pathlib.Path(recipe.__file__).parent / "recipes"
+    for path in sorted(shipped.rglob("*.yaml")):
+        recipe.load(path)  # a typo in a shipped recipe is the first thing its user would meet
+    base = recipe.load("speech_commands").resolved()
+    ablation = recipe.load(shipped / "ablation" / "sc_hint.yaml").resolved()
+    assert (base["teacher"]["hint_epochs"], ablation["teacher"]["hint_epochs"]) == (0, 20)
+    for values in (base, ablation):
+        del values["name"], values["teacher"]["hint_epochs"]
+    assert ablation == base
+
+
 def test_resolved_recipe_has_every_default(folders, tmp_path):
     parsed = recipe.load(write(tmp_path, values(folders)))
     out = tmp_path / "resolved.yaml"
