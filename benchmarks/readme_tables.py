@@ -101,6 +101,12 @@ TABLES = {
                 "the same with the hint (`ablation/sc_hint.yaml`: the student's trunk first learns the embedding)",
                 "{summary.teacher_accuracy|pct}", "{summary.scratch_int8_accuracy|pct} int8",
                 "{summary.int8_accuracy|pct} int8, {summary.int8_model_bytes|kb}")),
+            Row("teacher_micro_speech.json", (
+                "`auricle train micro_speech_4class`: yes, no, unknown, silence, balanced accuracy "
+                "(micro_speech itself on the same clips: {summary.micro_speech.balanced_accuracy|pct})",
+                "{summary.teacher_int8.balanced_accuracy|pct} int8 head", "{summary.scratch_int8.balanced_accuracy|pct} int8",
+                "{summary.distilled_int8.balanced_accuracy|pct} int8, {summary.distilled_int8.model_bytes|kb}, "
+                "{summary.distilled_int8.latency_ratio.max|x} micro_speech's latency at most")),
             Row("teacher_fewshot.json", (
                 "few-shot: 10 real clips per Speech Commands word, 10 classes",
                 "{summary.teacher.draws|pct}", "{summary.scratch.draws|pct} float", "{summary.distilled.draws|pct} float")),
@@ -221,6 +227,7 @@ FORMATS = {
     "mb": lambda v: f"{float(v):.1f} MB",  # a figure already in MB
     "ms": lambda v: f"{float(v):.3g} ms",
     "f4": lambda v: f"{float(v):.4f}",
+    "x": lambda v: f"{float(v):.2f}x",  # a ratio
     "int": lambda v: f"{int(v):,}",
     "hours": lambda v: f"{float(v) / 3600:.2f} h",  # seconds
     "text": str,

@@ -25,6 +25,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from benchmarks import results_io  # noqa: E402
+from benchmarks.recipe_seeds import spread  # noqa: E402
 from quantize.data.sources import from_speech_commands  # noqa: E402
 from quantize.data.windows import load_features  # noqa: E402
 from quantize.recipe import load as load_recipe  # noqa: E402
@@ -76,10 +77,7 @@ def score_run(run_dir: pathlib.Path, data_root: str) -> dict:
 
 def _summary(runs: list[dict], key: str) -> dict | None:
     values = [r[key]["accuracy"] for r in runs if key in r]
-    if not values:
-        return None
-    return {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values)),
-            "std": float(np.std(values)), "n": len(values)}
+    return spread(values) if values else None
 
 
 def main(argv=None) -> None:
@@ -103,12 +101,10 @@ def main(argv=None) -> None:
     summary = {key: _summary(runs, key) for key in ("teacher", "teacher_int8", "scratch_int8", "distilled_int8")}
     if summary["scratch_int8"] and summary["distilled_int8"]:
         gains = [r["distilled_int8"]["accuracy"] - r["scratch_int8"]["accuracy"] for r in runs if "scratch_int8" in r]
-        summary["gain_points"] = {"mean": 100 * float(np.mean(gains)), "min": 100 * float(np.min(gains)),
-                                  "max": 100 * float(np.max(gains))}
+        summary["gain_points"] = spread(100 * np.asarray(gains))
     times = [r["train_s"] / 60 for r in runs if "train_s" in r]
     if times:
-        summary["train_minutes"] = {"mean": float(np.mean(times)), "min": float(np.min(times)),
-                                    "max": float(np.max(times)), "n": len(times)}
+        summary["train_minutes"] = spread(times)
     results_io.write(args.out, {"data": args.data, "summary": summary, "runs": runs}, seeds=seeds,
                      elapsed_s=time.perf_counter() - start)
 

@@ -7,6 +7,7 @@ example's own Apache-2.0 source files (provenance inside the file).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -233,6 +234,27 @@ def test_goal_check_each_condition(bal, model_bytes, invoke_ms, met):
     assert goal["latency_ratio_to_micro_speech"] == pytest.approx(invoke_ms / 0.025)
 
 
+def _seed_run(distilled, scratch, ratio, model_bytes=18_000):
+    def figures(bal):
+        return {"balanced_accuracy": bal, "accuracy": bal, "latency_ratio": ratio, "model_bytes": model_bytes}
+
+    return {"models": {"distilled_int8": figures(distilled), "scratch_int8": figures(scratch)}}
+
+
+def test_seed_summary_by_hand_and_goal_on_the_mean_and_the_slowest_seed():
+    from benchmarks import teacher_micro_speech as tms
+
+    summary = tms.summarise([_seed_run(0.96, 0.90, 0.5), _seed_run(0.94, 0.93, 0.7)])
+    assert summary["distilled_int8"]["balanced_accuracy"]["mean"] == pytest.approx(0.95)
+    assert summary["distilled_int8"]["balanced_accuracy"]["min"] == pytest.approx(0.94)
+    assert summary["gain_points"]["mean"] == pytest.approx((6 + 1) / 2)
+    assert summary["gain_points"]["n"] == 2
+    assert summary["goal"]["met"] is True  # mean 0.95 reaches 0.95
+    assert tms.summarise([_seed_run(0.96, 0.9, 0.5), _seed_run(0.93, 0.9, 0.5)])["goal"]["met"] is False
+    assert tms.summarise([_seed_run(0.97, 0.9, 0.5), _seed_run(0.97, 0.9, 1.6)])["goal"]["met"] is False
+    assert tms.summarise([_seed_run(0.97, 0.9, 0.5, 20_001)] * 2)["goal"]["met"] is False
+
+
 def test_parse_models_refuses_bad_values():
     assert peers.parse_models(["a=x.tflite"]) == {"a": "x.tflite"}
     with pytest.raises(ConfigError, match="expected NAME=PATH"):
@@ -382,3 +404,16 @@ def test_benchmark_enters_an_auricle_artifact(shared_data, tiny_model_int8, tmp_
     assert tiny["size"]["metadata_bytes"] > 0 and tiny["size"]["model_bytes"] < tiny["size"]["file_bytes"]
     assert tiny["frontend"]["streaming_ms_per_audio_s"] > 0 and tiny["latency"]["litert_xnnpack_1thread"]["runs"] >= 40
     assert report["goal"] == []  # three labels: not a 4-class entry
+
+
+def test_seed_scoring_without_micro_speech_names_the_run_and_why(shared_data, tiny_model_int8, tmp_path):
+    from benchmarks import teacher_micro_speech as tms
+
+    run = tmp_path / "micro_speech_4class_s0"
+    run.mkdir()
+    (run / "recipe.yaml").write_text((REPO / "quantize/recipes/micro_speech_4class.yaml").read_text())
+    (run / "model_int8.tflite").write_bytes(pathlib.Path(tiny_model_int8[3]).read_bytes())
+    args = argparse.Namespace(data=str(shared_data / "speech_commands_v2_test"), peers_dir=str(tmp_path / "no_peers"),
+                              timing_runs=5)
+    with pytest.raises(ConfigError, match=r"micro_speech_4class_s0: micro_speech could not be scored.*no_peers"):
+        tms.score_run(run, args)
