@@ -158,6 +158,28 @@ def test_near_misses_are_close_but_not_the_keyword():
         tts.near_misses("123")
 
 
+def test_near_misses_leave_out_the_phrase_said_with_other_reduced_vowels():
+    misses = set(tts.near_misses("computer", count=24))
+    assert not misses & {"cumputer", "komputer", "camputer", "computir", "computair", "computayr"}
+    assert {"compiter", "compowter", "domputer", "compooter"} <= misses  # stressed vowel, onset, /j/ dropped
+    assert {"snowbee", "snowboo"} <= set(tts.near_misses("snowboy", count=24))  # "boy" is a full vowel
+
+
+@pytest.mark.parametrize("other, weak", [
+    (("k", "V", "m", "p", "j", "u:", "t#", "3"), True),  # reduced vowel changed
+    (("k", "m", "p", "j", "u:", "t#", "3"), True),  # dropped
+    (("k", "@", "m", "p", "j", "u:", "t#", "eI", "3"), True),  # grown into two vowels
+    (("k", "@", "m", "p", "j", "I", "t#", "3"), False),  # the stressed vowel
+    (("d", "@", "m", "p", "j", "u:", "t#", "3"), False),  # a consonant
+    (("k", "@", "s", "m", "p", "j", "u:", "t#", "3"), False),  # a consonant next to a reduced vowel
+    (("k", "@", "m", "p", "j", "u:", "t#", "3"), True),  # the same
+])
+def test_weak_variant_by_hand(other, weak):
+    from quantize.data.negatives import _weak_variant
+
+    assert _weak_variant(("k", "@", "m", "p", "j", "u:", "t#", "3"), other) is weak
+
+
 def test_unknown_words_exclude_keywords():
     words = tts.unknown_words(["yes", "hey lumen"])
     assert "yes" not in words and "hey" not in words and "hey siri" not in words and "no" in words

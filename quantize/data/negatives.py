@@ -72,6 +72,37 @@ def _distance(a: Sequence, b: Sequence) -> int:
     return previous[-1]
 
 
+# espeak-ng's reduced vowels (schwa, r-coloured schwa and kin): speakers and accents say them
+# every which way ("cumputer", "computah"), so changing one does not make another word.
+_REDUCED = frozenset({"@", "@2", "@5", "@-", "@L", "3", "I2", "I#", "a#", "i"})
+
+
+def _is_vowel(phoneme: str) -> bool:
+    return phoneme[:1] in set("aeiouAEIOUV03@")
+
+
+def _weak_variant(target: Sequence[str], other: Sequence[str]) -> bool:
+    """Whether ``other`` differs from ``target`` only in ``target``'s reduced vowels: one changed,
+    dropped or grown into several vowels. Such a respelling is the phrase in another accent."""
+    inf = len(target) + len(other) + 1
+    cost = [[inf] * (len(other) + 1) for _ in range(len(target) + 1)]
+    cost[0][0] = 0
+    for i in range(len(target) + 1):
+        for j in range(len(other) + 1):
+            here = cost[i][j]
+            if here == inf:
+                continue
+            reduced_here = i < len(target) and target[i] in _REDUCED
+            near_reduced = reduced_here or (i > 0 and target[i - 1] in _REDUCED)
+            if i < len(target) and j < len(other):  # keep or substitute
+                cost[i + 1][j + 1] = min(cost[i + 1][j + 1], here + (target[i] != other[j]))
+            if i < len(target):  # drop a target phoneme: free for a reduced vowel
+                cost[i + 1][j] = min(cost[i + 1][j], here + (0 if reduced_here else 1))
+            if j < len(other):  # insert a phoneme: free for a vowel beside a reduced one (so changing one is free too)
+                cost[i][j + 1] = min(cost[i][j + 1], here + (0 if near_reduced and _is_vowel(other[j]) else 1))
+    return cost[-1][-1] == 0
+
+
 _VOWELS = ("a", "e", "i", "o", "u", "ee", "oo", "ay", "ai", "ow")
 _ONSETS = ("b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "w", "y", "br", "st", "tr", "sh", "ch")
 
@@ -101,7 +132,10 @@ def near_misses(word: str, *, count: int = 20) -> list[str]:
     espeak-ng phoneme edit distance (letters when espeak-ng is missing).
     Positions take turns, content words (those not in UNKNOWN_WORDS) first,
     so "lumen" gets as many neighbours as "hey". Candidates pronounced
-    exactly like ``word`` are dropped: a homophone is a positive.
+    exactly like ``word`` are dropped: a homophone is a positive; so are
+    those that change only its reduced vowels ("cumputer", "computir" for
+    "computer"): that is how other accents say it, and real speakers who
+    say it so would be taught to the model as negatives.
     """
     text = check_text(word).lower()
     tokens = text.split()
@@ -125,7 +159,7 @@ def near_misses(word: str, *, count: int = 20) -> list[str]:
             d = _distance(target, sound_of[name])
             if real and d > limit:
                 continue  # an unrelated real word is an _unknown_ example, not a near miss
-            if d > 0:
+            if d > 0 and not (sounds is not None and _weak_variant(target, sound_of[name])):
                 scored.append((not real, d, name))
         ranked_positions.append([name for *_, name in sorted(scored)])
     order = sorted(range(len(tokens)), key=lambda i: (tokens[i] in vocabulary, i))
