@@ -61,13 +61,18 @@ def _phonemes(texts: Sequence[str]) -> list[tuple[str, ...]] | None:
     return [tuple(t.strip("',") for t in line.split() if t.strip("',")) for line in lines]
 
 
-def _distance(a: Sequence, b: Sequence) -> int:
-    """Levenshtein distance of two token sequences."""
-    previous = list(range(len(b) + 1))
+def _distance(a: Sequence, b: Sequence, *, drop=None, insert=None) -> int:
+    """Levenshtein distance of two token sequences. ``drop(i)`` prices deleting ``a[i]`` and
+    ``insert(i, y)`` inserting ``y`` after ``a[:i]`` (both 1 unless given); substitutions cost 1."""
+    drop = drop or (lambda i: 1)
+    insert = insert or (lambda i, y: 1)
+    previous = [0]
+    for y in b:
+        previous.append(previous[-1] + insert(0, y))
     for i, x in enumerate(a, 1):
-        current = [i]
+        current = [previous[0] + drop(i - 1)]
         for j, y in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (x != y)))
+            current.append(min(previous[j] + drop(i - 1), current[j - 1] + insert(i, y), previous[j - 1] + (x != y)))
         previous = current
     return previous[-1]
 
@@ -75,32 +80,19 @@ def _distance(a: Sequence, b: Sequence) -> int:
 # espeak-ng's reduced vowels (schwa, r-coloured schwa and kin): speakers and accents say them
 # every which way ("cumputer", "computah"), so changing one does not make another word.
 _REDUCED = frozenset({"@", "@2", "@5", "@-", "@L", "3", "I2", "I#", "a#", "i"})
-
-
-def _is_vowel(phoneme: str) -> bool:
-    return phoneme[:1] in set("aeiouAEIOUV03@")
+_VOWEL_STARTS = frozenset("aeiouAEIOUV03@")  # first characters of espeak-ng's vowel phonemes
 
 
 def _weak_variant(target: Sequence[str], other: Sequence[str]) -> bool:
     """Whether ``other`` differs from ``target`` only in ``target``'s reduced vowels: one changed,
     dropped or grown into several vowels. Such a respelling is the phrase in another accent."""
-    inf = len(target) + len(other) + 1
-    cost = [[inf] * (len(other) + 1) for _ in range(len(target) + 1)]
-    cost[0][0] = 0
-    for i in range(len(target) + 1):
-        for j in range(len(other) + 1):
-            here = cost[i][j]
-            if here == inf:
-                continue
-            reduced_here = i < len(target) and target[i] in _REDUCED
-            near_reduced = reduced_here or (i > 0 and target[i - 1] in _REDUCED)
-            if i < len(target) and j < len(other):  # keep or substitute
-                cost[i + 1][j + 1] = min(cost[i + 1][j + 1], here + (target[i] != other[j]))
-            if i < len(target):  # drop a target phoneme: free for a reduced vowel
-                cost[i + 1][j] = min(cost[i + 1][j], here + (0 if reduced_here else 1))
-            if j < len(other):  # insert a phoneme: free for a vowel beside a reduced one (so changing one is free too)
-                cost[i][j + 1] = min(cost[i][j + 1], here + (0 if near_reduced and _is_vowel(other[j]) else 1))
-    return cost[-1][-1] == 0
+    def reduced(i: int) -> bool:
+        return 0 <= i < len(target) and target[i] in _REDUCED
+
+    # dropping a reduced vowel is free, and so is inserting vowels before one: together they change it
+    # into any run of vowels (or none)
+    return _distance(target, other, drop=lambda i: 0 if reduced(i) else 1,
+                     insert=lambda i, y: 0 if reduced(i) and y[:1] in _VOWEL_STARTS else 1) == 0
 
 
 _VOWELS = ("a", "e", "i", "o", "u", "ee", "oo", "ay", "ai", "ow")
